@@ -1,0 +1,35 @@
+# Two commands for a new user: `make demo` (install + scan the bundled agent change) and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+AIRLOCK := $(VENV)/bin/airlock
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# The sample agent change fails the gate on purpose (exit 1); the demo succeeds when the gate says so.
+demo: install
+	@$(AIRLOCK) scan fixtures/demo/project --patch fixtures/demo/agent-change.patch --stages sast \
+		--json-output out/demo-report.json --sarif-output out/demo-report.sarif; \
+	rc=$$?; echo "airlock exit code: $$rc (1 = the gate failed, as expected for this sample; reports in out/)"; \
+	test $$rc -eq 1
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check pipeline scanners reports tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) benchmarks/bench_scan.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

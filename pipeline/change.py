@@ -1,0 +1,173 @@
+"""Change intake: turn a directory, a revision range, a patch or the index into one Change."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from pipeline import proc
+from pipeline.errors import UsageError
+from pipeline.git import INDEX, Git, git_env
+from pipeline.models import Change, ChangedFile, FileStatus
+from pipeline.workspace import (
+    DEFAULT_EXCLUDED_DIRS,
+    copy_tree_files,
+    materialize_entries,
+    temp_dir,
+    walk_files,
+)
+
+# Files whose edits could loosen the gate; in diff modes they are read from the base revision.
+TRUSTED_CONFIG_FILES = ("airlock.toml", "pyproject.toml", ".airlock-waivers.toml", ".airlock-baseline.json")
+
+
+@contextmanager
+def open_change(
+    path: Path,
+    *,
+    base: str | None = None,
+    head: str | None = None,
+    patch: Path | None = None,
+    staged: bool = False,
+) -> Iterator[Change]:
+    """Yield a Change whose workspaces live until the with-block ends (also on Ctrl-C)."""
+    root = path.resolve()
+    if not root.is_dir():
+        raise UsageError(f"{path} is not a directory: name the repository or directory to scan")
+    if sum(x is not None and x is not False for x in (base, patch, staged or None)) > 1:
+        raise UsageError("--base, --patch and --staged exclude each other: pick one way to name the change")
+    if head is not None and base is None:
+        raise UsageError("--head needs --base: name the revision the change starts from")
+    with ExitStack() as stack:
+        if patch is not None:
+            yield _patch_change(root, patch, stack)
+        elif base is not None:
+            yield _diff_change(root, base, head or "HEAD", stack, mode="diff")
+        elif staged:
+            yield _diff_change(root, "HEAD", INDEX, stack, mode="staged")
+        else:
+            yield _full_change(root, stack)
+
+
+def _full_change(root: Path, stack: ExitStack) -> Change:
+    top = Git.toplevel(root)
+    if top is not None and top == root:
+        rels = [r for r in Git(root).worktree_files() if not _excluded(r)]
+    else:
+        rels = walk_files(root)
+    ws = stack.enter_context(temp_dir("head"))
+    copied, notes = copy_tree_files(root, rels, ws)
+    files = tuple(ChangedFile(r, FileStatus.ADDED) for r in copied)
+    return Change(
+        root=root, mode="full", base=None, head=None, files=files, workspace=ws, notes=tuple(notes), policy_dir=root
+    )
+
+
+def _excluded(rel: str) -> bool:
+    return any(part in DEFAULT_EXCLUDED_DIRS for part in rel.split("/")[:-1])
+
+
+def _diff_change(
+    root: Path,
+    base: str,
+    head: str,
+    stack: ExitStack,
+    *,
+    mode: str,
+    display_root: Path | None = None,
+    git: Git | None = None,
+) -> Change:
+    if git is None:
+        top = Git.toplevel(root)
+        if top is None:
+            raise UsageError(f"{root} is not a git repository: --base and --staged need one")
+        git = Git(top)
+    head_rev = INDEX if head == INDEX else git.resolve(head)
+    base_rev = git.resolve(base)
+    merge_base = base_rev if head_rev == INDEX else git.merge_base(base_rev, head_rev)
+    files = git.changed_files(merge_base, head_rev)
+
+    ws = stack.enter_context(temp_dir("head"))
+    notes = materialize_entries(git, head_rev, git.entries(head_rev), ws)
+    base_ws = stack.enter_context(temp_dir("base"))
+    old_paths = sorted({f.old_path for f in files if f.old_path})
+    notes += materialize_entries(git, merge_base, git.entries(merge_base, old_paths), base_ws)
+    # The policy, waivers and baseline come from the base: an agent's change cannot loosen its own gate.
+    policy_dir = stack.enter_context(temp_dir("policy"))
+    present = [e.path for e in git.entries(merge_base, list(TRUSTED_CONFIG_FILES))]
+    materialize_entries(git, merge_base, git.entries(merge_base, present), policy_dir)
+    return Change(
+        root=display_root or git.root,
+        mode=mode,
+        base=merge_base,
+        head=head_rev,
+        files=tuple(files),
+        workspace=ws,
+        base_workspace=base_ws,
+        notes=tuple(notes),
+        policy_dir=policy_dir,
+    )
+
+
+_ISOLATED_GIT = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,  # no user hooks, filters or aliases in the scratch repo
+    "GIT_AUTHOR_NAME": "airlock",
+    "GIT_AUTHOR_EMAIL": "airlock@localhost",
+    "GIT_COMMITTER_NAME": "airlock",
+    "GIT_COMMITTER_EMAIL": "airlock@localhost",
+}
+
+
+def _patch_change(root: Path, patch: Path, stack: ExitStack) -> Change:
+    """Snapshot root into a scratch repository, commit, apply the patch there, and diff."""
+    try:
+        patch_text = patch.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read patch {patch}: {exc.strerror}") from None
+    scratch = stack.enter_context(temp_dir("patch"))
+    top = Git.toplevel(root)
+    rels = (
+        [r for r in Git(root).worktree_files() if not _excluded(r)]
+        if top is not None and top == root
+        else walk_files(root)
+    )
+    _copied, notes = copy_tree_files(root, rels, scratch)
+    git = Git(scratch, env=_ISOLATED_GIT)
+    env = git.env
+    for argv in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A", "--", "."],
+        ["git", "commit", "-q", "--no-verify", "--allow-empty", "-m", "base"],
+    ):
+        done = proc.run(argv, timeout_s=120, cwd=scratch, env=env)
+        if done.returncode != 0:
+            raise UsageError(f"could not snapshot {root} for the patch: {done.stderr.strip()[:300]}")
+    done = proc.run(
+        ["git", "apply", "--index", "--whitespace=nowarn", "-"], timeout_s=120, cwd=scratch, env=env, stdin=patch_text
+    )
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["unknown error"])[0]
+        raise UsageError(f"patch {patch} does not apply to {root}: {first}")
+    done = proc.run(
+        ["git", "commit", "-q", "--no-verify", "--allow-empty", "-m", "head"], timeout_s=120, cwd=scratch, env=env
+    )
+    if done.returncode != 0:
+        raise UsageError(f"could not record the patched tree: {done.stderr.strip()[:300]}")
+    change = _diff_change(scratch, "HEAD~1", "HEAD", stack, mode="patch", display_root=root, git=git)
+    return Change(
+        root=change.root,
+        mode="patch",
+        base=None,
+        head=None,
+        files=change.files,
+        workspace=change.workspace,
+        base_workspace=change.base_workspace,
+        notes=tuple(notes) + change.notes,
+        policy_dir=change.policy_dir,
+    )
+
+
+__all__ = ["open_change", "git_env"]

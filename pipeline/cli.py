@@ -1,0 +1,163 @@
+"""The command line. It only wires choices to implementations."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from pipeline import __version__, proc
+from pipeline.change import open_change
+from pipeline.errors import UsageError
+from pipeline.models import STAGES, Report, Severity
+from pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy
+from pipeline.scan import ScanOptions, scan
+from reports.registry import FORMATS, writer_for
+
+EXIT_CODES = """exit codes:
+  0  the gate passed
+  1  the gate failed: new findings at or above the policy's threshold
+  2  no verdict: bad usage or config, or a stage that errored, crashed, timed out or whose tool is missing
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="airlock",
+        description="A security gate for changes written by AI coding agents.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"airlock {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    p = sub.add_parser(
+        "scan",
+        help="scan a change and gate it",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Scan a directory, a revision range, a patch or the staged files.",
+    )
+    p.add_argument("path", nargs="?", default=".", help="the repository or directory (default: .)")
+    how = p.add_argument_group("what to scan (default: the whole tree)")
+    how.add_argument("--base", metavar="REF", help="diff-aware: only the change from merge-base(REF, HEAD)")
+    how.add_argument("--head", metavar="REF", help="with --base: the head revision (default: HEAD)")
+    how.add_argument("--patch", metavar="FILE", type=Path, help="apply a unified diff to a copy of PATH, scan it")
+    how.add_argument("--staged", action="store_true", help="the staged changes against HEAD (pre-commit)")
+    p.add_argument("--stages", metavar="LIST", help=f"comma-separated, from {','.join(STAGES)} (default: policy)")
+    p.add_argument("--config", metavar="FILE", type=Path, help="an airlock.toml to use instead of the repo's")
+    p.add_argument("--fail-on", metavar="SEVERITY", help="override the policy's [gate] fail_on")
+    p.add_argument("--format", choices=FORMATS, default="text", help="report format for --output (default: text)")
+    p.add_argument("--output", "-o", metavar="FILE", type=Path, help="write the report here (default: stdout)")
+    p.add_argument("--json-output", metavar="FILE", type=Path, help="also write the JSON report here")
+    p.add_argument("--sarif-output", metavar="FILE", type=Path, help="also write the SARIF report here")
+    p.add_argument("--offline", action="store_true", help="nothing may touch the network")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    return parser
+
+
+def _stages(text: str | None, policy: Policy) -> tuple[str, ...]:
+    if text is None:
+        return policy.stages
+    names = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    bad = [s for s in names if s not in STAGES]
+    if bad or not names:
+        raise UsageError(f"--stages: unknown stage {', '.join(bad) or '(none)'}; choose from {','.join(STAGES)}")
+    return names
+
+
+def _load_policy(args: argparse.Namespace, policy_dir: Path, root: Path, where: str) -> Policy:
+    policy = load_config_file(args.config) if args.config else load_repo_policy(file_reader(policy_dir), root, where)
+    if args.fail_on:
+        try:
+            sev = Severity.parse(args.fail_on)
+        except ValueError as exc:
+            raise UsageError(f"--fail-on: {exc}") from None
+        from dataclasses import replace
+
+        policy = replace(policy, gate=replace(policy.gate, fail_on=sev))
+    return policy
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable output path") from None
+
+
+def _emit(args: argparse.Namespace, report: Report) -> None:
+    color = args.color == "always" or (
+        args.color == "auto" and args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    )
+    main_text = writer_for(args.format, color=color).render(report)
+    if args.output is not None:
+        _write(args.output, main_text)
+    else:
+        sys.stdout.write(main_text)
+    if args.json_output is not None:
+        _write(args.json_output, writer_for("json").render(report))
+    if args.sarif_output is not None:
+        _write(args.sarif_output, writer_for("sarif").render(report))
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if args.patch is not None and not args.patch.is_file():
+        raise UsageError(f"--patch {args.patch}: no such file")
+    with open_change(path, base=args.base, head=args.head, patch=args.patch, staged=args.staged) as change:
+        where = "from the base revision" if change.mode in ("diff", "staged") else ""
+        policy = _load_policy(args, change.policy_dir or change.root, change.root, where)
+        stages = _stages(args.stages, policy)
+        outputs = [p for p in (args.output, args.json_output, args.sarif_output) if p is not None]
+        options = ScanOptions(
+            stages=stages, offline=args.offline, output_dir=outputs[0].resolve().parent if outputs else None
+        )
+        report = scan(change, policy, options)
+    _emit(args, report)
+    return report.gate.exit_code
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (embedded use)
+        pass
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "scan":
+            return cmd_scan(args)
+        parser.print_help(sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"airlock: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        proc.kill_all()
+        print("airlock: interrupted; no verdict", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - never a stack trace, never a pass
+        proc.kill_all()
+        if os.environ.get("AIRLOCK_DEBUG"):
+            raise
+        print(
+            f"airlock: internal error: {type(exc).__name__}: {exc} (set AIRLOCK_DEBUG=1 for a trace)", file=sys.stderr
+        )
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

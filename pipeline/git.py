@@ -1,0 +1,218 @@
+"""Read-only git queries. Nothing here writes to the user's repository, tree or index."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import proc
+from pipeline.errors import UsageError
+from pipeline.models import ChangedFile, FileStatus
+
+GIT_TIMEOUT_S = 120.0
+INDEX = "INDEX"  # the staging area, for pre-commit use
+
+_ENV_OVERRIDES = {
+    "LC_ALL": "C",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_OPTIONAL_LOCKS": "0",  # a read must not refresh the user's index
+    "GIT_LITERAL_PATHSPECS": "1",  # a file named '*' is a file, not a glob
+    "GIT_EXTERNAL_DIFF": "",
+}
+
+
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(_ENV_OVERRIDES)
+    if extra:
+        env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    sha: str
+    path: str
+
+
+class Git:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.env = git_env(env)
+
+    def _run(self, *args: str, check: bool = True) -> proc.Completed:
+        try:
+            done = proc.run(
+                ["git", "-c", "core.quotepath=off", *args], timeout_s=GIT_TIMEOUT_S, cwd=self.root, env=self.env
+            )
+        except proc.ToolMissing:
+            raise UsageError("git not found: install git to scan a revision range or patch") from None
+        if check and (done.returncode != 0 or done.timed_out):
+            raise UsageError(f"git {args[0]} failed: {done.stderr.strip().splitlines()[-1:] or ['timed out']}"[:400])
+        return done
+
+    def _bytes(self, *args: str, stdin: bytes | None = None) -> bytes:
+        code, out, err = proc.run_bytes(
+            ["git", "-c", "core.quotepath=off", *args],
+            timeout_s=GIT_TIMEOUT_S,
+            cwd=self.root,
+            env=self.env,
+            stdin=stdin,
+        )
+        if code != 0:
+            raise UsageError(f"git {args[0]} failed: {err.strip()[:300]}")
+        return out
+
+    @staticmethod
+    def toplevel(path: Path) -> Path | None:
+        done = proc.run(["git", "rev-parse", "--show-toplevel"], timeout_s=GIT_TIMEOUT_S, cwd=path, env=git_env())
+        if done.returncode != 0:
+            return None
+        return Path(done.stdout.strip()).resolve()
+
+    def resolve(self, rev: str) -> str:
+        if rev.startswith("-"):
+            raise UsageError(f"revision {rev!r} looks like an option; name a branch, tag or commit")
+        done = self._run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False)
+        if done.returncode != 0:
+            raise UsageError(f"unknown revision {rev!r}: name a branch, tag or commit that exists in {self.root}")
+        return done.stdout.strip()
+
+    def merge_base(self, a: str, b: str) -> str:
+        done = self._run("merge-base", a, b, check=False)
+        if done.returncode != 0:
+            raise UsageError(f"no merge base between {a[:12]} and {b[:12]}: is --base on the same history?")
+        return done.stdout.strip()
+
+    def entries(self, rev: str, paths: list[str] | None = None) -> list[TreeEntry]:
+        """Files of a commit (or of the index), without going through attributes or filters."""
+        spec = ["--", *paths] if paths is not None else []
+        if paths is not None and not paths:
+            return []
+        if rev == INDEX:
+            raw = self._bytes("ls-files", "-s", "-z", *spec)
+            out = []
+            for rec in raw.split(b"\0"):
+                if not rec:
+                    continue
+                meta, path = rec.split(b"\t", 1)
+                mode, sha, _stage = meta.decode().split(" ")
+                out.append(TreeEntry(mode, sha, _dec(path)))
+            return out
+        raw = self._bytes("ls-tree", "-r", "-z", "--full-tree", rev, *spec)
+        out = []
+        for rec in raw.split(b"\0"):
+            if not rec:
+                continue
+            meta, path = rec.split(b"\t", 1)
+            mode, _kind, sha = meta.decode().split(" ")
+            out.append(TreeEntry(mode, sha, _dec(path)))
+        return out
+
+    def blobs(self, shas: list[str]) -> dict[str, bytes]:
+        if not shas:
+            return {}
+        raw = self._bytes("cat-file", "--batch", stdin="".join(s + "\n" for s in shas).encode())
+        blobs: dict[str, bytes] = {}
+        pos = 0
+        while pos < len(raw):
+            nl = raw.index(b"\n", pos)
+            header = raw[pos:nl].decode().split(" ")
+            pos = nl + 1
+            if len(header) < 3:  # "<sha> missing"
+                continue
+            size = int(header[2])
+            blobs[header[0]] = raw[pos : pos + size]
+            pos += size + 1
+        return blobs
+
+    def diff_args(self, base: str, head: str) -> list[str]:
+        return ["--cached", base] if head == INDEX else [base, head]
+
+    def changed_files(self, base: str, head: str) -> list[ChangedFile]:
+        common = ["--no-ext-diff", "--no-textconv", "--no-color", "-M"]
+        raw = self._bytes("diff", "--name-status", "-z", *common, *self.diff_args(base, head))
+        parts = raw.split(b"\0")
+        files: list[ChangedFile] = []
+        i = 0
+        while i < len(parts) and parts[i]:
+            code = parts[i].decode()
+            if code[0] in "RC":
+                old, new = _dec(parts[i + 1]), _dec(parts[i + 2])
+                status = FileStatus.RENAMED if code[0] == "R" else FileStatus.ADDED
+                files.append(ChangedFile(new, status, old if code[0] == "R" else None))
+                i += 3
+                continue
+            path = _dec(parts[i + 1])
+            status = {"A": FileStatus.ADDED, "D": FileStatus.DELETED}.get(code[0], FileStatus.MODIFIED)
+            files.append(ChangedFile(path, status, path if status is FileStatus.MODIFIED else None))
+            i += 2
+        added = self.added_lines(base, head, common)
+        return [ChangedFile(f.path, f.status, f.old_path, tuple(added.get(f.path, ()))) for f in files]
+
+    def added_lines(self, base: str, head: str, common: list[str]) -> dict[str, list[tuple[int, int]]]:
+        raw = self._bytes("diff", "-U0", *common, *self.diff_args(base, head))
+        ranges: dict[str, list[tuple[int, int]]] = {}
+        current: str | None = None
+        for line in raw.split(b"\n"):
+            if line.startswith(b"+++ "):
+                name = _unquote(line[4:].rstrip(b"\t"))
+                current = _dec(name[2:]) if name.startswith(b"b/") else None
+            elif line.startswith(b"@@ ") and current is not None:
+                plus = line.split(b" ")[2]  # +start[,count]
+                start_s, _, count_s = plus[1:].decode().partition(",")
+                start, count = int(start_s), int(count_s) if count_s else 1
+                if count:
+                    ranges.setdefault(current, []).append((start, start + count - 1))
+        return ranges
+
+    def show_file(self, rev: str, path: str) -> bytes | None:
+        spec = f":{path}" if rev == INDEX else f"{rev}:{path}"
+        code, out, _err = proc.run_bytes(
+            ["git", "cat-file", "blob", spec], timeout_s=GIT_TIMEOUT_S, cwd=self.root, env=self.env
+        )
+        return out if code == 0 else None
+
+    def worktree_files(self) -> list[str]:
+        raw = self._bytes("ls-files", "-z", "-co", "--exclude-standard")
+        return sorted({_dec(p) for p in raw.split(b"\0") if p})
+
+
+def _dec(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")  # odd bytes in a name must not crash a report
+
+
+_ESCAPES = {
+    b"n": b"\n",
+    b"t": b"\t",
+    b'"': b'"',
+    b"\\": b"\\",
+    b"a": b"\a",
+    b"b": b"\b",
+    b"f": b"\f",
+    b"r": b"\r",
+    b"v": b"\v",
+}
+
+
+def _unquote(name: bytes) -> bytes:
+    """Undo git's C-style quoting of unusual path names in patch headers."""
+    if not (name.startswith(b'"') and name.endswith(b'"')):
+        return name
+    body, out, i = name[1:-1], bytearray(), 0
+    while i < len(body):
+        ch = body[i : i + 1]
+        if ch == b"\\" and i + 1 < len(body):
+            nxt = body[i + 1 : i + 2]
+            if nxt.isdigit():
+                out.append(int(body[i + 1 : i + 4], 8))
+                i += 4
+                continue
+            out += _ESCAPES.get(nxt, nxt)
+            i += 2
+            continue
+        out += ch
+        i += 1
+    return bytes(out)

@@ -1,0 +1,48 @@
+"""The stage runner: applicable scanners run concurrently, each bounded by its own timeout."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pipeline.models import ScanResult, ToolStatus
+from scanners.interface import ScanContext, Scanner
+
+
+@dataclass(frozen=True)
+class Job:
+    scanner: Scanner
+    ctx: ScanContext
+    label: str = "head"  # "head", or "base" for the diff-aware comparison run
+
+
+def _run_one(job: Job) -> ScanResult:
+    start = time.monotonic()
+    try:
+        targets = job.scanner.targets(job.ctx)
+        if not targets:
+            return ScanResult(
+                job.scanner.name,
+                job.scanner.stage,
+                ToolStatus.SKIPPED,
+                error="nothing in the change applies to this tool",
+            )
+        return job.scanner.run(job.ctx, targets)
+    except Exception as exc:  # noqa: BLE001 - an adapter bug is a stage error, never a crash or a pass
+        return ScanResult(
+            job.scanner.name,
+            job.scanner.stage,
+            ToolStatus.ERROR,
+            duration_s=time.monotonic() - start,
+            error=f"internal error in the {job.scanner.name} adapter: {type(exc).__name__}: {exc}",
+        )
+
+
+def run_jobs(jobs: Sequence[Job]) -> list[ScanResult]:
+    """Results in the order of jobs. Subprocess timeouts bound every job, so this always returns."""
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="airlock-scan") as pool:
+        return list(pool.map(_run_one, jobs))

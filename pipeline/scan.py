@@ -1,0 +1,133 @@
+"""One scan: Change -> scanners -> findings -> fingerprints and baseline -> gate -> Report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.fingerprint import assign
+from pipeline.gate import evaluate
+from pipeline.models import (
+    Change,
+    FileStatus,
+    Report,
+    ScanResult,
+    StageResult,
+    Target,
+    ToolRun,
+    ToolStatus,
+)
+from pipeline.policy import Policy
+from pipeline.redact import redact
+from pipeline.runner import Job, run_jobs
+from scanners.interface import ScanContext, Scanner
+from scanners.registry import all_scanners
+
+# Stages whose findings point at files, so a base version can be scanned to tell old from new.
+DIFFABLE_STAGES = frozenset({"sast", "iac"})
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    stages: tuple[str, ...]
+    offline: bool = False
+    output_dir: Path | None = None
+
+
+def _excluded(path: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(path, pat) for pat in patterns)
+
+
+def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequence[Scanner] | None = None) -> Report:
+    scanners = [
+        s
+        for s in (scanners if scanners is not None else all_scanners())
+        if s.stage in options.stages and policy.tool(s.name).enabled
+    ]
+    paths = tuple(p for p in change.scan_paths if not _excluded(p, policy.exclude))
+
+    def ctx(workspace: Path, ctx_paths: tuple[str, ...], s: Scanner) -> ScanContext:
+        return ScanContext(
+            workspace=workspace,
+            paths=ctx_paths,
+            tool=policy.tool(s.name),
+            offline=options.offline,
+            image=policy.image,
+            runtime=policy.runtime,
+            change=change,
+            output_dir=options.output_dir,
+        )
+
+    jobs = [Job(s, ctx(change.workspace, paths, s)) for s in scanners]
+    path_map: dict[str, str] = {}
+    if change.base_workspace is not None:
+        old = {
+            f.old_path: f.path
+            for f in change.files
+            if f.old_path
+            and f.status in (FileStatus.MODIFIED, FileStatus.RENAMED)
+            and not _excluded(f.path, policy.exclude)
+        }
+        path_map = old
+        jobs += [
+            Job(s, ctx(change.base_workspace, tuple(sorted(old)), s), "base")
+            for s in scanners
+            if s.stage in DIFFABLE_STAGES
+        ]
+    results = run_jobs(jobs)
+    head = [r for j, r in zip(jobs, results, strict=True) if j.label == "head"]
+    base = {r.tool: r for j, r in zip(jobs, results, strict=True) if j.label == "base"}
+
+    notes = list(change.notes)
+    findings = assign(f for r in head for f in r.findings)
+    known: set[str] = set()
+    for tool, r in base.items():
+        if r.status is ToolStatus.ERROR:
+            notes.append(
+                f"{tool} could not scan the base ({r.error.splitlines()[0] if r.error else 'error'}); "
+                "all its findings count as new"
+            )
+        known.update(f.fingerprint for f in assign(r.findings, path_map))
+    findings = [redact(replace(f, new=f.fingerprint not in known)) for f in findings]
+    for r in head:
+        notes.extend(r.notes)
+
+    runs = {stage: [_tool_run(r) for r in head if r.stage == stage] for stage in options.stages}
+    gate = evaluate(policy.gate, findings, runs)
+    stages = tuple(
+        _stage_result(stage, runs[stage], gate.failing_stages, gate.errored_stages) for stage in options.stages
+    )
+    target = Target(root=str(change.root), mode=change.mode, base=change.base, head=change.head, files=len(paths))
+    return Report(
+        airlock_version=__version__,
+        generated_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        target=target,
+        gate=gate,
+        stages=stages,
+        findings=tuple(sorted(findings, key=lambda f: (-f.severity, f.stage, f.path, f.start_line, f.rule_id))),
+        notes=tuple(notes),
+        fail_on=policy.gate.fail_on.label,
+        policy_source=policy.source,
+    )
+
+
+def _tool_run(r: ScanResult) -> ToolRun:
+    return ToolRun(r.tool, r.status, r.version, round(r.duration_s, 3), r.error, r.notes, len(r.findings))
+
+
+def _stage_result(stage: str, runs: list[ToolRun], failing: frozenset[str], errored: frozenset[str]) -> StageResult:
+    if not runs or all(r.status is ToolStatus.SKIPPED for r in runs):
+        status = "skipped"
+    elif stage in errored:
+        status = "error"
+    elif stage in failing:
+        status = "failed"
+    else:
+        status = "passed"
+    errors = "; ".join(f"{r.tool}: {r.error}" for r in runs if r.status is ToolStatus.ERROR)
+    duration = max((r.duration_s for r in runs), default=0.0)
+    return StageResult(stage, status, round(duration, 3), tuple(runs), errors)

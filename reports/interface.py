@@ -1,0 +1,13 @@
+"""The one interface every report writer implements. Writers render; they never decide."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pipeline.models import Report
+
+
+class ReportWriter(Protocol):
+    name: str  # the --format value
+
+    def render(self, report: Report) -> str: ...

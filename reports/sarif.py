@@ -1,0 +1,126 @@
+"""SARIF 2.1.0: one run per tool, each with its own automationDetails.id (GitHub wants one per category)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from pipeline.models import Finding, Report, Severity, ToolRun, ToolStatus
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+FINGERPRINT_KEY = "airlock/v1"
+
+LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+# GitHub buckets security-severity: >= 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low.
+SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "3.0",
+    Severity.INFO: "0.0",
+}
+TOOL_URIS = {
+    "semgrep": "https://semgrep.dev",
+    "bandit": "https://bandit.readthedocs.io",
+    "checkov": "https://www.checkov.io",
+    "trivy": "https://trivy.dev",
+}
+
+
+def _uri(path: str) -> str:
+    return quote(path, safe="/")
+
+
+def _rule(f: Finding) -> dict[str, Any]:
+    tags = ["security", *(f"external/cwe/{c.lower()}" for c in f.cwe)]
+    rule: dict[str, Any] = {
+        "id": f.rule_id,
+        "shortDescription": {"text": f.title or f.rule_id},
+        "fullDescription": {"text": f.message or f.rule_id},
+        "defaultConfiguration": {"level": LEVEL[f.severity]},
+        "properties": {"security-severity": SECURITY_SEVERITY[f.severity], "tags": tags},
+    }
+    if f.help_url.startswith(("https://", "http://")):
+        rule["helpUri"] = f.help_url
+    return rule
+
+
+def _result(f: Finding, rule_index: int) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": f.rule_id,
+        "ruleIndex": rule_index,
+        "level": LEVEL[f.severity],
+        "message": {"text": f.message or f.rule_id},
+        "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
+        "baselineState": "new" if f.new else "unchanged",
+        "properties": {"severity": f.severity.label, "stage": f.stage, "cwe": list(f.cwe)},
+    }
+    if f.path:
+        region: dict[str, Any] = {}
+        if f.start_line > 0:
+            region = {"startLine": f.start_line, "endLine": max(f.end_line, f.start_line)}
+            if f.snippet:
+                region["snippet"] = {"text": f.snippet}
+        location: dict[str, Any] = {"artifactLocation": {"uri": _uri(f.path), "uriBaseId": "%SRCROOT%"}}
+        if region:
+            location["region"] = region
+        result["locations"] = [{"physicalLocation": location}]
+    if f.suppression is not None:
+        kind = "inSource" if f.suppression.kind == "inline" else "external"
+        result["suppressions"] = [{"kind": kind, "justification": f.suppression.justification}]
+    if f.sources:
+        result["properties"]["sources"] = [{"tool": s.tool, "ruleId": s.rule_id} for s in f.sources]
+    if f.evidence:
+        result["properties"]["evidence"] = list(f.evidence)
+    return result
+
+
+def _run(stage: str, tool: ToolRun, findings: list[Finding]) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    results = []
+    for f in findings:
+        if f.rule_id not in index:
+            index[f.rule_id] = len(rules)
+            rules.append(_rule(f))
+        results.append(_result(f, index[f.rule_id]))
+    driver: dict[str, Any] = {"name": tool.tool, "rules": rules}
+    if tool.version:
+        driver["version"] = tool.version
+    if tool.tool in TOOL_URIS:
+        driver["informationUri"] = TOOL_URIS[tool.tool]
+    invocation: dict[str, Any] = {"executionSuccessful": tool.status is not ToolStatus.ERROR}
+    if tool.error and tool.status is ToolStatus.ERROR:
+        invocation["toolExecutionNotifications"] = [{"level": "error", "message": {"text": tool.error}}]
+    return {
+        "tool": {"driver": driver},
+        "automationDetails": {"id": f"airlock/{stage}/{tool.tool}/"},
+        "invocations": [invocation],
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+    }
+
+
+def sarif_dict(report: Report) -> dict[str, Any]:
+    runs = []
+    for stage in report.stages:
+        for tool in stage.tools:
+            if tool.status is ToolStatus.SKIPPED:
+                continue
+            mine = [f for f in report.findings if f.stage == stage.name and f.tool == tool.tool]
+            runs.append(_run(stage.name, tool, mine))
+    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": runs}
+
+
+class SarifWriter:
+    name = "sarif"
+
+    def render(self, report: Report) -> str:
+        return json.dumps(sarif_dict(report), indent=2, ensure_ascii=True) + "\n"

@@ -1,0 +1,1 @@
+"""One module per tool, each implementing scanners.interface.Scanner."""

@@ -1,0 +1,110 @@
+"""bandit, Python's AST-based security linter."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pipeline import proc
+from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
+from scanners.interface import ScanContext
+from scanners.tooling import SourceLines, find_tool, missing, relativize, suffix_targets, timed, tool_env
+
+# bandit rates severity and confidence separately. Severity maps directly; a LOW-confidence
+# finding drops one level, because it is more often noise than a weakness.
+SEVERITY = {"HIGH": Severity.HIGH, "MEDIUM": Severity.MEDIUM, "LOW": Severity.LOW, "UNDEFINED": Severity.INFO}
+NOSEC = re.compile(r"#\s*nosec\b")
+
+
+def map_severity(severity: str, confidence: str) -> Severity:
+    level = SEVERITY.get(severity.upper(), Severity.MEDIUM)
+    if confidence.upper() == "LOW" and level > Severity.INFO:
+        return Severity(level - 1)
+    return level
+
+
+class BanditScanner:
+    name = "bandit"
+    stage = "sast"
+
+    def targets(self, ctx: ScanContext) -> tuple[str, ...]:
+        return suffix_targets(ctx.paths, ctx.workspace, (".py",))
+
+    def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
+        return timed(self.name, self.stage, lambda: self._run(ctx, targets))
+
+    def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
+        exe = find_tool(self.name, ctx.tool)
+        if exe is None:
+            return missing(self.name, self.stage, "install it with 'pip install bandit' or set [tools.bandit] path")
+        version = _version(exe)
+        # --ignore-nosec: airlock decides about suppressions itself (an agent may have added them).
+        argv = [exe, "-f", "json", "-q", "--ignore-nosec", "--", *targets]
+        done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=ctx.workspace, env=tool_env())
+        if done.timed_out:
+            return ScanResult(
+                self.name,
+                self.stage,
+                ToolStatus.ERROR,
+                version=version,
+                error=f"bandit timed out after {ctx.tool.timeout_s:g} s; raise [tools.bandit] timeout_s",
+            )
+        try:
+            data = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            return ScanResult(
+                self.name,
+                self.stage,
+                ToolStatus.ERROR,
+                version=version,
+                error=f"bandit exited {done.returncode} without a JSON report: {done.stderr.strip()[-2000:]}",
+            )
+        if done.returncode not in (0, 1):
+            return ScanResult(
+                self.name,
+                self.stage,
+                ToolStatus.ERROR,
+                version=version,
+                error=f"bandit exited {done.returncode}: {done.stderr.strip()[-2000:]}",
+            )
+        notes = tuple(
+            f"bandit: {relativize(str(e.get('filename', '')), ctx.workspace)}: {str(e.get('reason', ''))[:300]}"
+            for e in data.get("errors") or []
+        )
+        src = SourceLines(ctx.workspace)
+        findings = tuple(self._finding(r, ctx, src) for r in data.get("results", []))
+        return ScanResult(self.name, self.stage, ToolStatus.OK, findings, version, notes=notes)
+
+    def _finding(self, r: dict, ctx: ScanContext, src: SourceLines) -> Finding:
+        path = relativize(str(r.get("filename", "")), ctx.workspace)
+        start = int(r.get("line_number", 0))
+        line_range = r.get("line_range") or [start]
+        end = max(int(x) for x in line_range) if line_range else start
+        cwe = r.get("issue_cwe") or {}
+        suppression = None
+        if NOSEC.search(src.line(path, start)):
+            suppression = Suppression("inline", "nosec comment")
+        return Finding(
+            stage=self.stage,
+            tool=self.name,
+            rule_id=str(r.get("test_id", "")),
+            message=str(r.get("issue_text", "")).strip(),
+            severity=map_severity(str(r.get("issue_severity", "")), str(r.get("issue_confidence", ""))),
+            path=path,
+            start_line=start,
+            end_line=end,
+            title=str(r.get("test_name", "")).replace("_", " "),
+            snippet=src.snippet(path, start, end),
+            cwe=(f"CWE-{int(cwe['id'])}",) if isinstance(cwe, dict) and str(cwe.get("id", "")).isdigit() else (),
+            help_url=str(r.get("more_info", "")),
+            suppression=suppression,
+        )
+
+
+def _version(exe: str) -> str:
+    try:
+        done = proc.run([exe, "--version"], timeout_s=30)
+    except proc.ToolMissing:
+        return ""
+    first = (done.stdout.strip().splitlines() or [""])[0]
+    return first.split()[-1] if first else ""

@@ -1,0 +1,11 @@
+"""Every scanner airlock knows, in one list. Adding a tool means adding a module and a line here."""
+
+from __future__ import annotations
+
+from scanners.bandit import BanditScanner
+from scanners.interface import Scanner
+from scanners.semgrep import SemgrepScanner
+
+
+def all_scanners() -> list[Scanner]:
+    return [SemgrepScanner(), BanditScanner()]

@@ -1,0 +1,114 @@
+"""semgrep with airlock's own rule pack (scanners/semgrep_rules) plus any rules the policy adds."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pipeline import proc
+from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
+from scanners.interface import ScanContext
+from scanners.tooling import SourceLines, cwe_ids, find_tool, missing, relativize, suffix_targets, timed, tool_env
+
+RULES_DIR = Path(__file__).parent / "semgrep_rules"
+
+# semgrep's three levels onto ours; a rule may override with metadata.airlock-severity.
+SEVERITY = {
+    "ERROR": Severity.HIGH,
+    "WARNING": Severity.MEDIUM,
+    "INFO": Severity.LOW,
+    "CRITICAL": Severity.CRITICAL,
+    "HIGH": Severity.HIGH,
+    "MEDIUM": Severity.MEDIUM,
+    "LOW": Severity.LOW,
+}
+
+# Never touch the network: no metrics, no version check (an offline check hangs ~95 s).
+OFFLINE_FLAGS = ("--metrics=off", "--disable-version-check")
+OFFLINE_ENV = {"SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
+NOSEM = re.compile(r"#\s*nosem(?:grep)?\b")
+
+
+class SemgrepScanner:
+    name = "semgrep"
+    stage = "sast"
+
+    def targets(self, ctx: ScanContext) -> tuple[str, ...]:
+        return suffix_targets(ctx.paths, ctx.workspace, (".py", ".pyi"))
+
+    def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
+        return timed(self.name, self.stage, lambda: self._run(ctx, targets))
+
+    def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
+        exe = find_tool(self.name, ctx.tool)
+        if exe is None:
+            return missing(self.name, self.stage, "install it with 'pip install semgrep' or set [tools.semgrep] path")
+        configs: list[str] = []
+        for rules in (str(RULES_DIR), *ctx.tool.rules):
+            configs += ["--config", rules]
+        argv = [exe, "scan", "--json", "--quiet", "--disable-nosem", *OFFLINE_FLAGS, *configs, "--", *targets]
+        done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=ctx.workspace, env=tool_env(OFFLINE_ENV))
+        if done.timed_out:
+            return ScanResult(
+                self.name,
+                self.stage,
+                ToolStatus.ERROR,
+                error=f"semgrep timed out after {ctx.tool.timeout_s:g} s; raise [tools.semgrep] timeout_s",
+            )
+        try:
+            data = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            return ScanResult(
+                self.name,
+                self.stage,
+                ToolStatus.ERROR,
+                error=f"semgrep exited {done.returncode} without a JSON report: {done.stderr.strip()[-2000:]}",
+            )
+        version = str(data.get("version", ""))
+        errors = data.get("errors") or []
+        fatal = [e for e in errors if str(e.get("level", "error")).lower() == "error"]
+        if done.returncode not in (0, 1) or fatal:
+            text = "; ".join(str(e.get("message", e))[:500] for e in fatal) or done.stderr.strip()[-2000:]
+            return ScanResult(
+                self.name,
+                self.stage,
+                ToolStatus.ERROR,
+                version=version,
+                error=f"semgrep exited {done.returncode}: {text}",
+            )
+        notes = tuple(f"semgrep: {str(e.get('message', ''))[:300]}" for e in errors if e not in fatal)
+        src = SourceLines(ctx.workspace)
+        findings = tuple(self._finding(r, ctx, src) for r in data.get("results", []))
+        return ScanResult(self.name, self.stage, ToolStatus.OK, findings, version, notes=notes)
+
+    def _finding(self, r: dict, ctx: ScanContext, src: SourceLines) -> Finding:
+        extra = r.get("extra") or {}
+        meta = extra.get("metadata") or {}
+        check_id = str(r.get("check_id", ""))
+        rule_id = check_id[check_id.index("airlock.") :] if "airlock." in check_id else check_id
+        level = str(meta.get("airlock-severity") or extra.get("severity", "WARNING")).upper()
+        path = relativize(str(r.get("path", "")), ctx.workspace)
+        start = int((r.get("start") or {}).get("line", 0))
+        end = int((r.get("end") or {}).get("line", start))
+        cwe = meta.get("cwe") or []
+        refs = meta.get("references") or []
+        suppression = None
+        if NOSEM.search(src.line(path, start)) or NOSEM.search(src.line(path, start - 1)):
+            suppression = Suppression("inline", "nosemgrep comment")
+        message = str(extra.get("message", "")).strip()
+        return Finding(
+            stage=self.stage,
+            tool=self.name,
+            rule_id=rule_id,
+            message=message,
+            severity=SEVERITY.get(level, Severity.MEDIUM),
+            path=path,
+            start_line=start,
+            end_line=end,
+            title=rule_id.rsplit(".", 1)[-1].replace("-", " "),
+            snippet=src.snippet(path, start, end),
+            cwe=cwe_ids(cwe if isinstance(cwe, list) else [cwe]),
+            help_url=str(refs[0]) if isinstance(refs, list) and refs else "",
+            suppression=suppression,
+        )

@@ -1,0 +1,142 @@
+"""Helpers every adapter shares: finding a binary, timing a run, reading a snippet."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from pipeline.models import ScanResult, ToolStatus
+from pipeline.policy import ToolConfig
+
+MAX_TARGET_BYTES = 5 * 1024 * 1024  # larger files are not source an agent wrote; noted and skipped
+SNIPPET_MAX_LINES = 8
+SNIPPET_MAX_CHARS = 600
+
+
+def find_tool(name: str, cfg: ToolConfig) -> str | None:
+    """An explicit path from the policy, else PATH, else the bin dir of airlock's own Python."""
+    if cfg.path:
+        if "/" in cfg.path:
+            return cfg.path if os.access(cfg.path, os.X_OK) else None
+        return shutil.which(cfg.path)
+    found = shutil.which(name)
+    if found:
+        return found
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+def missing(name: str, stage: str, hint: str) -> ScanResult:
+    return ScanResult(name, stage, ToolStatus.ERROR, error=f"{name} not found: {hint}")
+
+
+def timed(name: str, stage: str, fn: Callable[[], ScanResult]) -> ScanResult:
+    """Run an adapter body and stamp its duration; a bug in an adapter becomes a stage error."""
+    start = time.monotonic()
+    try:
+        result = fn()
+    except Exception as exc:  # noqa: BLE001 - hostile input must never crash airlock
+        return ScanResult(
+            name,
+            stage,
+            ToolStatus.ERROR,
+            error=f"internal error: {type(exc).__name__}: {exc}",
+            duration_s=time.monotonic() - start,
+        )
+    return ScanResult(
+        result.tool,
+        result.stage,
+        result.status,
+        result.findings,
+        result.version,
+        time.monotonic() - start,
+        result.error,
+        result.notes,
+    )
+
+
+def suffix_targets(paths: Iterable[str], workspace: Path, suffixes: tuple[str, ...]) -> tuple[str, ...]:
+    out = []
+    for p in paths:
+        if not p.endswith(suffixes):
+            continue
+        try:
+            if (workspace / p).stat().st_size > MAX_TARGET_BYTES:
+                continue
+        except OSError:
+            continue
+        out.append(p)
+    return tuple(out)
+
+
+class SourceLines:
+    """Reads workspace files once each, confined to the workspace."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace.resolve()
+        self._cache: dict[str, list[str]] = {}
+
+    def lines(self, rel: str) -> list[str]:
+        if rel not in self._cache:
+            path = (self.workspace / rel).resolve()
+            text = ""
+            if path.is_relative_to(self.workspace) and path.is_file() and not (self.workspace / rel).is_symlink():
+                try:
+                    text = path.read_bytes()[:MAX_TARGET_BYTES].decode("utf-8", "replace")
+                except OSError:
+                    text = ""
+            self._cache[rel] = text.splitlines()
+        return self._cache[rel]
+
+    def snippet(self, rel: str, start: int, end: int) -> str:
+        lines = self.lines(rel)
+        if start < 1 or start > len(lines):
+            return ""
+        end = max(start, min(end, len(lines), start + SNIPPET_MAX_LINES - 1))
+        return "\n".join(line[:SNIPPET_MAX_CHARS] for line in lines[start - 1 : end])
+
+    def line(self, rel: str, n: int) -> str:
+        lines = self.lines(rel)
+        return lines[n - 1] if 1 <= n <= len(lines) else ""
+
+
+def relativize(path: str, workspace: Path) -> str:
+    """A tool's path for a file it scanned, as a repository-relative POSIX path."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            p = p.relative_to(workspace)
+        except ValueError:
+            try:
+                p = p.resolve().relative_to(workspace.resolve())
+            except ValueError:
+                return p.name
+    rel = p.as_posix()
+    while rel.startswith("./"):
+        rel = rel[2:]
+    return rel
+
+
+_CWE = re.compile(r"CWE-(\d+)", re.IGNORECASE)
+
+
+def cwe_ids(values: Iterable[object]) -> tuple[str, ...]:
+    out: list[str] = []
+    for v in values:
+        for m in _CWE.finditer(str(v)):
+            cid = f"CWE-{int(m.group(1))}"
+            if cid not in out:
+                out.append(cid)
+    return tuple(out)
+
+
+def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    if extra:
+        env.update(extra)
+    return env
