@@ -1,0 +1,92 @@
+"""Shared test helpers: run the real CLI, build throwaway git repositories from fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SARIF_SCHEMA = ROOT / "tests" / "schemas" / "sarif-schema-2.1.0.json"
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "agent", "GIT_AUTHOR_EMAIL": "agent@example.invalid",
+    "GIT_COMMITTER_NAME": "agent", "GIT_COMMITTER_EMAIL": "agent@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+def airlock_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    # This checkout's code, even when another checkout is installed in the venv.
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env.pop("NO_COLOR", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_airlock(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+                timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=cwd or ROOT,
+                          env=env or airlock_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def scan_json(*args: str | Path, tmp_path: Path, **kw: Any) -> tuple[int, dict[str, Any], subprocess.CompletedProcess[str]]:
+    """Run `airlock scan ... --json-output` and return (exit code, report, process)."""
+    out = tmp_path / f"report-{len(list(tmp_path.glob('report-*.json')))}.json"
+    done = run_airlock("scan", *args, "--json-output", out, **kw)
+    report = json.loads(out.read_text()) if out.exists() else {}
+    return done.returncode, report, done
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True,
+                          text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
+def make_repo(path: Path, files: dict[str, str] | Path, message: str = "base") -> Path:
+    """A git repository at path with one commit holding files (a dict, or a fixture dir to copy)."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    write_files(path, files)
+    commit(path, message)
+    return path
+
+
+def write_files(path: Path, files: dict[str, str] | Path) -> None:
+    if isinstance(files, Path):
+        shutil.copytree(files, path, dirs_exist_ok=True)
+        return
+    for rel, text in files.items():
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def rule_ids(report: dict[str, Any], *, new_only: bool = False) -> list[str]:
+    return sorted(f["rule_id"] for f in report["findings"] if f["new"] or not new_only)
+
+
+@pytest.fixture
+def sarif_validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    return jsonschema.Draft7Validator(schema)
