@@ -17,9 +17,12 @@ FIXTURES = ROOT / "fixtures"
 SARIF_SCHEMA = ROOT / "tests" / "schemas" / "sarif-schema-2.1.0.json"
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "agent", "GIT_AUTHOR_EMAIL": "agent@example.invalid",
-    "GIT_COMMITTER_NAME": "agent", "GIT_COMMITTER_EMAIL": "agent@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_AUTHOR_NAME": "agent",
+    "GIT_AUTHOR_EMAIL": "agent@example.invalid",
+    "GIT_COMMITTER_NAME": "agent",
+    "GIT_COMMITTER_EMAIL": "agent@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
 }
 
 
@@ -35,13 +38,22 @@ def airlock_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_airlock(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
-                timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], cwd=cwd or ROOT,
-                          env=env or airlock_env(), capture_output=True, text=True, timeout=timeout)
+def run_airlock(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *map(str, args)],
+        cwd=cwd or ROOT,
+        env=env or airlock_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def scan_json(*args: str | Path, tmp_path: Path, **kw: Any) -> tuple[int, dict[str, Any], subprocess.CompletedProcess[str]]:
+def scan_json(
+    *args: str | Path, tmp_path: Path, **kw: Any
+) -> tuple[int, dict[str, Any], subprocess.CompletedProcess[str]]:
     """Run `airlock scan ... --json-output` and return (exit code, report, process)."""
     out = tmp_path / f"report-{len(list(tmp_path.glob('report-*.json')))}.json"
     done = run_airlock("scan", *args, "--json-output", out, **kw)
@@ -50,8 +62,9 @@ def scan_json(*args: str | Path, tmp_path: Path, **kw: Any) -> tuple[int, dict[s
 
 
 def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True,
-                          text=True, timeout=60, check=True)
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, timeout=60, check=True
+    )
     return done.stdout.strip()
 
 
@@ -89,4 +102,5 @@ def sarif_validator() -> Any:
     import jsonschema
 
     schema = json.loads(SARIF_SCHEMA.read_text())
-    return jsonschema.Draft7Validator(schema)
+    cls = jsonschema.validators.validator_for(schema)  # the official schema is draft-04
+    return cls(schema)
