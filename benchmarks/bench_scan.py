@@ -1,0 +1,73 @@
+"""airlock scan --stages sast against running semgrep and then bandit by hand on the same files.
+
+Prints the median wall time of each over N runs and the ratio airlock / by-hand. Target: <= 1.0,
+because airlock runs the two tools concurrently and bandit hides under semgrep's start-up.
+Absolute times on a shared 2-core machine are noise; the ratio is the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scanners.semgrep import OFFLINE_ENV, OFFLINE_FLAGS, RULES_DIR  # noqa: E402
+
+CORPUS = [ROOT / "fixtures" / "sast" / "vulnerable", ROOT / "fixtures" / "sast" / "clean",
+          ROOT / "fixtures" / "demo" / "project"]
+
+
+def _bin(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    return found
+
+
+def build_corpus(dest: Path) -> list[str]:
+    for i, src in enumerate(CORPUS):
+        shutil.copytree(src, dest / f"part{i}")
+    return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.py"))
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=900)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    env = {**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp)
+        files = build_corpus(corpus)
+        by_hand = [
+            [_bin("semgrep"), "scan", "--json", "--quiet", "--disable-nosem", *OFFLINE_FLAGS, "--config",
+             str(RULES_DIR), "--", *files],
+            [_bin("bandit"), "-f", "json", "-q", "--ignore-nosec", "--", *files],
+        ]
+        airlock = [sys.executable, "-m", "pipeline", "scan", str(corpus), "--stages", "sast", "--format", "json"]
+        hand_times, airlock_times = [], []
+        timed(airlock, corpus, env)  # warm the page cache and semgrep's rule parse cache equally
+        for _ in range(args.runs):
+            hand_times.append(sum(timed(argv, corpus, env) for argv in by_hand))
+            airlock_times.append(timed(airlock, corpus, env))
+    hand, ours = statistics.median(hand_times), statistics.median(airlock_times)
+    print(f"files scanned:                 {len(files)} Python files")
+    print(f"semgrep then bandit by hand:   {hand:6.2f} s (median of {args.runs})")
+    print(f"airlock scan --stages sast:    {ours:6.2f} s (median of {args.runs})")
+    print(f"ratio airlock / by hand:       {ours / hand:6.2f}  (target <= 1.0)")
+
+
+if __name__ == "__main__":
+    main()
