@@ -19,6 +19,8 @@ from pipeline.workspace import (
     walk_files,
 )
 
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
+
 # Files whose edits could loosen the gate; in diff modes they are read from the base revision.
 TRUSTED_CONFIG_FILES = ("airlock.toml", "pyproject.toml", ".airlock-waivers.toml", ".airlock-baseline.json")
 
@@ -85,7 +87,10 @@ def _diff_change(
             raise UsageError(f"{root} is not a git repository: --base and --staged need one")
         git = Git(top)
     head_rev = INDEX if head == INDEX else git.resolve(head)
-    base_rev = git.resolve(base)
+    if head_rev == INDEX and not git.has_commits():
+        base_rev = EMPTY_TREE  # the first commit of a new repository: everything staged is new
+    else:
+        base_rev = git.resolve(base)
     merge_base = base_rev if head_rev == INDEX else git.merge_base(base_rev, head_rev)
     files = git.changed_files(merge_base, head_rev)
 

@@ -80,6 +80,9 @@ class Git:
             raise UsageError(f"unknown revision {rev!r}: name a branch, tag or commit that exists in {self.root}")
         return done.stdout.strip()
 
+    def has_commits(self) -> bool:
+        return self._run("rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode == 0
+
     def merge_base(self, a: str, b: str) -> str:
         done = self._run("merge-base", a, b, check=False)
         if done.returncode != 0:
