@@ -319,3 +319,14 @@ def test_staged_changes(tmp_path: Path) -> None:
     assert "B301" in rule_ids(report)
     assert code == 0  # pickle.loads is medium in bandit: below fail_on = high
     assert os.path.exists(repo / "unstaged.py")
+
+
+def test_staged_in_a_repository_without_commits(tmp_path: Path) -> None:
+    repo = tmp_path / "fresh"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    write_files(repo, {"a.py": "import subprocess\nsubprocess.call(input(), shell=True)\n"})
+    git(repo, "add", "a.py")
+    code, report, done = scan_json(repo, "--staged", "--stages", "sast", tmp_path=tmp_path)
+    assert code == 1, done.stderr
+    assert report["target"]["files"] == 1 and "B602" in rule_ids(report, new_only=True)
