@@ -54,8 +54,15 @@ HOME_FILES = {
     ".config/gh/hosts.yml": "github.com:\n    oauth_token: {t}\n    user: agent\n",
 }
 WORKSPACE_FILE = ".env"
-ENV_NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "NPM_TOKEN", "PYPI_TOKEN",
-             "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+ENV_NAMES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "GITHUB_TOKEN",
+    "NPM_TOKEN",
+    "PYPI_TOKEN",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+)
 
 
 def _token() -> str:

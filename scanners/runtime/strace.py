@@ -11,20 +11,66 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SYSCALLS = (
-    "execve", "execveat", "clone", "clone3", "fork", "vfork",
-    "connect", "sendto", "bind",
-    "open", "openat", "creat", "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat",
-    "chmod", "fchmod", "fchmodat", "ptrace", "mount", "umount2", "unshare", "setns",
-    "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid",
-    "memfd_create", "kill", "tkill", "tgkill",
+    "execve",
+    "execveat",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "connect",
+    "sendto",
+    "bind",
+    "open",
+    "openat",
+    "creat",
+    "unlink",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "mkdir",
+    "mkdirat",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "ptrace",
+    "mount",
+    "umount2",
+    "unshare",
+    "setns",
+    "setuid",
+    "setgid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setfsuid",
+    "setfsgid",
+    "memfd_create",
+    "kill",
+    "tkill",
+    "tgkill",
 )
 MAX_LINE = 4096
 MAX_FILE_BYTES = 8 << 20  # per process; a process that makes more traced calls than this is cut, and noted
 
 
 def argv(strace: str, log_prefix: Path) -> list[str]:
-    return [strace, "-f", "-ff", "-qq", "-s", "256", "-x", "--seccomp-bpf", "--decode-pids=pidns", "-o", str(log_prefix),
-            "-e", "trace=" + ",".join(SYSCALLS)]
+    return [
+        strace,
+        "-f",
+        "-ff",
+        "-qq",
+        "-s",
+        "256",
+        "-x",
+        "--seccomp-bpf",
+        "--decode-pids=pidns",
+        "-o",
+        str(log_prefix),
+        "-e",
+        "trace=" + ",".join(SYSCALLS),
+    ]
 
 
 @dataclass(frozen=True)
@@ -79,7 +125,10 @@ class Trace:
         return out
 
 
-_LINE = re.compile(r"^(?P<name>[a-z0-9_]+)\((?P<args>.*)\)\s+=\s+(?P<res>-?\d+|\?|0x[0-9a-f]+)(?:\s+/\* (?P<host>\d+) in strace's PID NS \*/)?(?:\s+(?P<errno>E[A-Z0-9]+))?")
+_LINE = re.compile(
+    r"^(?P<name>[a-z0-9_]+)\((?P<args>.*)\)\s+=\s+(?P<res>-?\d+|\?|0x[0-9a-f]+)"
+    r"(?:\s+/\* (?P<host>\d+) in strace's PID NS \*/)?(?:\s+(?P<errno>E[A-Z0-9]+))?"
+)
 _SIGNAL = re.compile(r"^--- (?P<sig>SIG[A-Z0-9]+) ")
 _KILLED = re.compile(r"^\+\+\+ killed by (?P<sig>SIG[A-Z0-9]+)")
 _STR = re.compile(r'"((?:[^"\\]|\\.)*)"')
