@@ -64,19 +64,42 @@ def main() -> None:
 
         bare = _time(["/bin/true"], 30)
         boxed = _time([*sandbox_only, "--", "/bin/true"], 30)
-        print(f"sandbox start: bare /bin/true {bare * 1000:.1f} ms, in bwrap {boxed * 1000:.1f} ms "
-              f"-> start cost {(boxed - bare) * 1000:.1f} ms (target <= 20 ms)")
+        print(
+            f"sandbox start: bare /bin/true {bare * 1000:.1f} ms, in bwrap {boxed * 1000:.1f} ms "
+            f"-> start cost {(boxed - bare) * 1000:.1f} ms (target <= 20 ms)"
+        )
 
         py = sys.executable
         suite_bare = _time([py, "suite.py"], 5, cwd=ws)
         untraced = _time([*sandbox_only, "--", py, "suite.py"], 5)
-        traced = _time([*tracer.argv(strace_bin, tmp / "tr" / "t"), "--", *sandbox_only, "--", py, "suite.py"], 5) \
-            if (tmp / "tr").mkdir() is None else 0.0
-        broad = _time([strace_bin, "-f", "-ff", "-qq", "-o", str(tmp / "tr" / "b"), "-e", "trace=%file,%network,%process",
-                       "--", *sandbox_only, "--", py, "suite.py"], 3)
-        print(f"probe overhead (syscall-heavy suite): bare {suite_bare:.3f} s, sandboxed untraced {untraced:.3f} s, "
-              f"traced (narrow set, --seccomp-bpf) {traced:.3f} s -> {traced / untraced:.2f}x (target <= 3x); "
-              f"broad %file,%network,%process trace {broad:.3f} s -> {broad / untraced:.2f}x")
+        traced = (
+            _time([*tracer.argv(strace_bin, tmp / "tr" / "t"), "--", *sandbox_only, "--", py, "suite.py"], 5)
+            if (tmp / "tr").mkdir() is None
+            else 0.0
+        )
+        broad = _time(
+            [
+                strace_bin,
+                "-f",
+                "-ff",
+                "-qq",
+                "-o",
+                str(tmp / "tr" / "b"),
+                "-e",
+                "trace=%file,%network,%process",
+                "--",
+                *sandbox_only,
+                "--",
+                py,
+                "suite.py",
+            ],
+            3,
+        )
+        print(
+            f"probe overhead (syscall-heavy suite): bare {suite_bare:.3f} s, sandboxed untraced {untraced:.3f} s, "
+            f"traced (narrow set, --seccomp-bpf) {traced:.3f} s -> {traced / untraced:.2f}x (target <= 3x); "
+            f"broad %file,%network,%process trace {broad:.3f} s -> {broad / untraced:.2f}x"
+        )
 
         cmd = f"{py} suite.py"
         ctx = ScanContext(workspace=ws, paths=(), tool=ToolConfig(), runtime=RuntimePolicy(commands=(cmd,)))
@@ -87,8 +110,10 @@ def main() -> None:
             stage.append(time.perf_counter() - t)
             assert r.status.value == "ok", r.error
         st = statistics.median(stage)
-        print(f"whole runtime stage: {st:.3f} s for a command that takes {suite_bare:.3f} s bare "
-              f"-> overhead {st - suite_bare:.3f} s ({st / suite_bare:.2f}x)")
+        print(
+            f"whole runtime stage: {st:.3f} s for a command that takes {suite_bare:.3f} s bare "
+            f"-> overhead {st - suite_bare:.3f} s ({st / suite_bare:.2f}x)"
+        )
 
 
 if __name__ == "__main__":
