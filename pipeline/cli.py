@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-output", metavar="FILE", type=Path, help="also write the JSON report here")
     p.add_argument("--sarif-output", metavar="FILE", type=Path, help="also write the SARIF report here")
     p.add_argument("--offline", action="store_true", help="nothing may touch the network")
+    p.add_argument("--run", metavar="CMD", action="append", help="runtime stage: a command to run in the sandbox "
+                   "(repeatable; overrides [runtime] commands)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     return parser
 
@@ -116,6 +118,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     with open_change(path, base=args.base, head=args.head, patch=args.patch, staged=args.staged) as change:
         where = "from the base revision" if change.mode in ("diff", "staged") else ""
         policy = _load_policy(args, change.policy_dir or change.root, change.root, where)
+        if args.run:
+            from dataclasses import replace
+
+            policy = replace(policy, runtime=replace(policy.runtime, commands=tuple(args.run)))
         stages = _stages(args.stages, policy)
         outputs = [p for p in (args.output, args.json_output, args.sarif_output) if p is not None]
         options = ScanOptions(

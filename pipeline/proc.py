@@ -114,3 +114,33 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         proc.kill()
+
+
+def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,
+          ) -> subprocess.Popen[bytes]:
+    """Start a long-running tool whose output the caller streams and whose lifetime it polices (the sandbox).
+
+    The process is registered so Ctrl-C still takes it down; call `release` once it has been reaped.
+    """
+    try:
+        p = subprocess.Popen(  # noqa: S603 - argv is a list, never a shell string
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise ToolMissing(f"{argv[0]} not found") from exc
+    with _live_lock:
+        _live.add(p)
+    return p
+
+
+def release(p: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    if kill:
+        _kill_group(p)
+    with _live_lock:
+        _live.discard(p)

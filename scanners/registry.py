@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from scanners.bandit import BanditScanner
 from scanners.interface import Scanner
+from scanners.runtime.scanner import RuntimeScanner
 from scanners.semgrep import SemgrepScanner
 
 
 def all_scanners() -> list[Scanner]:
-    return [SemgrepScanner(), BanditScanner()]
+    return [SemgrepScanner(), BanditScanner(), RuntimeScanner()]

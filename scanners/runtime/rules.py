@@ -1,0 +1,602 @@
+"""Events (syscalls, proxy requests, DNS queries, file changes, resource use) -> findings with stable rule ids.
+
+Everything here reads what the sandboxed code produced; it is evidence, never instructions: every line is
+escaped and bounded, canary values are masked, and nothing in it is parsed as control data.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from pipeline.models import Finding, Severity
+from reports.escape import terminal
+from scanners.runtime import fsdiff
+from scanners.runtime.canaries import CanarySet
+from scanners.runtime.proxy import ProxyEvent
+from scanners.runtime.sandbox import SANDBOX_HOME, SANDBOX_RUN, SANDBOX_WORKSPACE, Usage
+from scanners.runtime.strace import Event, Trace, strings
+
+STAGE, TOOL = "runtime", "bwrap"
+MAX_EVIDENCE = 12
+MAX_EVIDENCE_CHARS = 400
+
+RULES: dict[str, tuple[Severity, str]] = {
+    "runtime.network.egress-denied": (Severity.HIGH, "Outbound connection blocked"),
+    "runtime.network.egress-allowed": (Severity.INFO, "Outbound request to an allowlisted host"),
+    "runtime.dns.query": (Severity.MEDIUM, "DNS query from the sandboxed code"),
+    "runtime.cloud-metadata-access": (Severity.HIGH, "Cloud metadata endpoint contacted"),
+    "runtime.fs.sensitive-read": (Severity.HIGH, "Sensitive file opened"),
+    "runtime.fs.canary-read": (Severity.HIGH, "Canary credential file opened"),
+    "runtime.secret.exfiltration": (Severity.CRITICAL, "Canary secret left the process"),
+    "runtime.fs.write-outside-workspace": (Severity.HIGH, "Write attempted outside the workspace"),
+    "runtime.persistence.git-hook": (Severity.HIGH, "Git hook or git config changed"),
+    "runtime.persistence.shell-rc": (Severity.HIGH, "Shell startup file changed"),
+    "runtime.persistence.cron": (Severity.HIGH, "Scheduled job installation attempted"),
+    "runtime.process.network-tool": (Severity.MEDIUM, "Network tool started"),
+    "runtime.process.fileless-exec": (Severity.HIGH, "Program executed from memory"),
+    "runtime.privilege.escalation-attempt": (Severity.HIGH, "Privilege escalation or sandbox tampering attempt"),
+    "runtime.resource.limit-exceeded": (Severity.MEDIUM, "Resource limit exceeded"),
+    "runtime.timeout": (Severity.MEDIUM, "Command timed out"),
+    "runtime.workspace.tamper": (Severity.HIGH, "CI configuration or tests changed at run time"),
+}
+
+NETWORK_TOOLS = frozenset(
+    {
+        "curl",
+        "wget",
+        "nc",
+        "ncat",
+        "netcat",
+        "socat",
+        "ssh",
+        "scp",
+        "sftp",
+        "telnet",
+        "ftp",
+        "rsync",
+        "dig",
+        "nslookup",
+        "host",
+    }
+)
+METADATA_ADDRS = frozenset({"169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200"})
+METADATA_HOSTS = frozenset({"169.254.169.254", "metadata.google.internal", "metadata", "100.100.100.200"})
+SENSITIVE = re.compile(
+    r"^(/etc/(shadow|gshadow|sudoers)|/etc/ssh/ssh_host_.*_key$|/root/\.(ssh|aws|gnupg|docker|kube|netrc|git-credentials|config/gh)|/home/(?!sandbox/)[^/]+/\.(ssh|aws|gnupg|docker|kube|config)"
+    r"|/var/run/secrets/|/run/secrets/|/proc/(?!self/)\d+/(environ|mem|maps)$|/proc/1/root|/sys/firmware/)"
+)
+CRON = re.compile(r"^(/etc/cron|/var/spool/cron|/etc/anacrontab|/etc/systemd/system|/usr/lib/systemd)")
+SHELL_RC_NAMES = frozenset(
+    {
+        ".bashrc",
+        ".bash_profile",
+        ".bash_login",
+        ".profile",
+        ".zshrc",
+        ".zprofile",
+        ".zshenv",
+        ".bash_logout",
+        ".config/fish/config.fish",
+    }
+)
+ETC_RC = re.compile(r"^/etc/(profile|bash\.bashrc|profile\.d/|zsh/|environment$)")
+WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
+DENIED = frozenset({"EROFS", "EACCES", "EPERM"})
+ESCALATION_CALLS = frozenset(
+    {
+        "setuid",
+        "setgid",
+        "setreuid",
+        "setregid",
+        "setresuid",
+        "setresgid",
+        "setfsuid",
+        "setfsgid",
+        "mount",
+        "umount2",
+        "ptrace",
+        "unshare",
+        "setns",
+    }
+)
+_ADDR4 = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)')
+_ADDR6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]+)"')
+_NSPID = re.compile(r"^(-?\d+)(?: /\* (\d+) in strace's PID NS \*/)?")
+CI_PATHS = re.compile(
+    r"^(\.github/workflows/|\.gitlab-ci\.yml$|\.circleci/|Jenkinsfile$|azure-pipelines\.yml$|\.travis\.yml$"
+    r"|\.buildkite/|bitbucket-pipelines\.yml$|airlock\.toml$|\.pre-commit-config\.yaml$)"
+)
+TEST_PATHS = re.compile(
+    r"(^|/)(tests?/|test_[^/]*\.py$|[^/]*_test\.(py|go)$|[^/]*\.(test|spec)\.[jt]sx?$|conftest\.py$)"
+)
+
+
+@dataclass
+class CommandRun:
+    """Everything airlock observed about one command, gathered host-side (survives the sandbox dying)."""
+
+    index: int
+    command: str
+    exit_code: int | None
+    usage: Usage
+    trace: Trace
+    proxy: list[ProxyEvent]
+    output_hits: list[str]  # canary names seen in stdout/stderr
+    output_tail: str  # escaped, bounded
+    notes: list[str] = field(default_factory=list)
+
+
+def esc(text: str, canaries: CanarySet) -> str:
+    text = canaries.mask(text)
+    if len(text) > MAX_EVIDENCE_CHARS:
+        text = text[:MAX_EVIDENCE_CHARS] + f"...[{len(text) - MAX_EVIDENCE_CHARS} more chars]"
+    return terminal(text)
+
+
+class Collector:
+    """Builds findings, one per (rule, key), with evidence lines merged and bounded."""
+
+    def __init__(self, canaries: CanarySet) -> None:
+        self.canaries = canaries
+        self._items: dict[tuple[str, str], dict] = {}
+
+    def add(
+        self, rule: str, key: str, message: str, run: CommandRun | None, chain: list[str], lines: list[str]
+    ) -> None:
+        item = self._items.get((rule, key))
+        if item is None:
+            ev = []
+            if run is not None:
+                ev.append(f"command[{run.index}]: {esc(run.command, self.canaries)}")
+            if chain:
+                ev.append("process: " + " -> ".join(esc(c, self.canaries) for c in chain[-6:]))
+            item = {"message": esc(message, self.canaries), "evidence": ev, "count": 0}
+            self._items[(rule, key)] = item
+        item["count"] += 1
+        for line in lines:
+            if len(item["evidence"]) < MAX_EVIDENCE:
+                item["evidence"].append(esc(line, self.canaries))
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for (rule, _key), item in self._items.items():
+            sev, title = RULES[rule]
+            ev = list(item["evidence"])
+            if item["count"] > 1:
+                ev.append(f"({item['count']} occurrences)")
+            out.append(
+                Finding(
+                    stage=STAGE,
+                    tool=TOOL,
+                    rule_id=rule,
+                    message=item["message"],
+                    severity=sev,
+                    path="",
+                    title=title,
+                    evidence=tuple(ev),
+                )
+            )
+        return out
+
+
+def subjects(trace: Trace) -> tuple[set[int], int]:
+    """The processes the command created: descendants of airlock's init helper, minus its own helper threads."""
+    init = next((p.pid for p in trace.procs.values() if any(f"{SANDBOX_RUN}/bin/init.py" in e for e in p.execs)), 0)
+    if not init:
+        return set(), 0
+    out = set()
+    for pid in trace.descendants(init):
+        p = trace.procs[pid]
+        if p.thread and p.parent == init:
+            continue
+        out.add(pid)
+    return out, init
+
+
+def _write_intent(ev: Event) -> bool:
+    if ev.syscall == "creat":
+        return True
+    if ev.syscall in ("open", "openat"):
+        return any(f in ev.args for f in WRITE_FLAGS)
+    return ev.syscall in (
+        "unlink",
+        "unlinkat",
+        "rename",
+        "renameat",
+        "renameat2",
+        "mkdir",
+        "mkdirat",
+        "chmod",
+        "fchmodat",
+    )
+
+
+def _path_arg(ev: Event) -> str:
+    s = strings(ev.args)
+    return s[0] if s else ""
+
+
+def _is_shell_rc(path: str) -> bool:
+    if path.startswith(SANDBOX_HOME + "/"):
+        return path[len(SANDBOX_HOME) + 1 :] in SHELL_RC_NAMES
+    return bool(ETC_RC.match(path))
+
+
+def analyse_trace(run: CommandRun, c: Collector) -> None:
+    trace = run.trace
+    subj, init = subjects(trace)
+    supervisors = {init} | {
+        p for p in trace.procs if init and p not in subj and p != init and not trace.procs[p].thread
+    }
+    memfd_pids: set[int] = set()
+    canary_files = c.canaries.files
+    for pid in sorted(subj):
+        proc = trace.procs[pid]
+        chain = trace.chain(pid)
+        cut = next((i for i, e in enumerate(chain) if f"{SANDBOX_RUN}/bin/init.py" in e), -1)
+        chain = chain[cut + 1 :]
+        for ev in proc.events:
+            name = ev.syscall
+            if name in ("execve", "execveat"):
+                path = _path_arg(ev)
+                base = posixpath.basename(path)
+                if base in NETWORK_TOOLS:
+                    c.add(
+                        "runtime.process.network-tool",
+                        base,
+                        f"the change started the network tool '{base}'",
+                        run,
+                        chain,
+                        [ev.line],
+                    )
+                if base == "crontab":
+                    c.add(
+                        "runtime.persistence.cron",
+                        "crontab",
+                        "the change ran crontab to install a scheduled job",
+                        run,
+                        chain,
+                        [ev.line],
+                    )
+                fd_exec = re.match(r"^(/proc/(self|\d+)/fd/\d+|/dev/fd/\d+)$", path) or (
+                    name == "execveat" and "AT_EMPTY_PATH" in ev.args
+                )
+                if fd_exec and (memfd_pids & ({pid} | set(_ancestors(trace, pid)))):
+                    c.add(
+                        "runtime.process.fileless-exec",
+                        str(pid),
+                        "a program created in memory (memfd) was executed",
+                        run,
+                        chain,
+                        [ev.line],
+                    )
+            elif name == "memfd_create" and ev.result.isdigit():
+                memfd_pids.add(pid)
+            elif name in ("connect", "sendto"):
+                _network(ev, run, chain, c)
+            elif name in ESCALATION_CALLS:
+                c.add(
+                    "runtime.privilege.escalation-attempt", name, f"the change called {name}()", run, chain, [ev.line]
+                )
+            elif name in ("chmod", "fchmod", "fchmodat") and re.search(r"\b0?[2467][0-7]{3}\b", ev.args.split(",")[-1]):
+                mode = ev.args.split(",")[-1].strip()
+                if len(mode) >= 4 and int(mode, 8) & 0o6000:
+                    c.add(
+                        "runtime.privilege.escalation-attempt",
+                        "setid-bit",
+                        "the change set a setuid/setgid bit",
+                        run,
+                        chain,
+                        [ev.line],
+                    )
+            elif name in ("kill", "tkill", "tgkill"):
+                _signal(ev, trace, pid, supervisors, subj, run, chain, c)
+            if name in ("open", "openat", "creat"):
+                _open(ev, run, chain, c, canary_files)
+            if _write_intent(ev) and ev.errno == "ENOENT" and CRON.match(_path_arg(ev)):
+                c.add(
+                    "runtime.persistence.cron",
+                    _path_arg(ev),
+                    f"the change tried to write {_path_arg(ev)}",
+                    run,
+                    chain,
+                    [ev.line],
+                )
+            elif _write_intent(ev) and ev.errno in DENIED:
+                path = _path_arg(ev)
+                if ev.errno == "EROFS" or path.startswith("/"):
+                    if CRON.match(path):
+                        c.add(
+                            "runtime.persistence.cron", path, f"the change tried to write {path}", run, chain, [ev.line]
+                        )
+                    elif _is_shell_rc(path):
+                        c.add(
+                            "runtime.persistence.shell-rc",
+                            path,
+                            f"the change tried to write {path}",
+                            run,
+                            chain,
+                            [ev.line],
+                        )
+                    elif "/__pycache__/" not in path:  # a failed bytecode-cache write is noise, not intent
+                        c.add(
+                            "runtime.fs.write-outside-workspace",
+                            posixpath.dirname(path) or path,
+                            f"the change tried to write outside the workspace: {path}",
+                            run,
+                            chain,
+                            [ev.line],
+                        )
+            elif _write_intent(ev) and ev.result != "-1" and name in ("open", "openat", "creat"):
+                path = _path_arg(ev)
+                if _is_shell_rc(path):
+                    c.add(
+                        "runtime.persistence.shell-rc",
+                        path,
+                        f"the change wrote the shell startup file {path}",
+                        run,
+                        chain,
+                        [ev.line],
+                    )
+                elif path.startswith(f"{SANDBOX_WORKSPACE}/.git/hooks/") or path.startswith(".git/hooks/"):
+                    c.add(
+                        "runtime.persistence.git-hook",
+                        posixpath.basename(path),
+                        f"the change wrote the git hook {path}",
+                        run,
+                        chain,
+                        [ev.line],
+                    )
+
+
+def _ancestors(trace: Trace, pid: int) -> list[int]:
+    out, seen = [], set()
+    while pid in trace.procs and pid not in seen:
+        seen.add(pid)
+        pid = trace.procs[pid].parent
+        out.append(pid)
+    return out
+
+
+def _open(ev: Event, run: CommandRun, chain: list[str], c: Collector, canary_files: dict) -> None:
+    path = _path_arg(ev)
+    if not path:
+        return
+    norm = (
+        posixpath.normpath(path)
+        if path.startswith("/")
+        else posixpath.normpath(posixpath.join(SANDBOX_WORKSPACE, path))
+    )
+    canary = canary_files.get(norm)
+    if canary is None and not path.startswith("/"):
+        canary = next((cf for p, cf in canary_files.items() if p.endswith("/" + path.lstrip("./"))), None)
+    if canary is not None:
+        c.add(
+            "runtime.fs.canary-read",
+            canary.name,
+            f"the change opened the planted credential {canary.name}",
+            run,
+            chain,
+            [ev.line],
+        )
+        return
+    if SENSITIVE.match(norm):
+        c.add("runtime.fs.sensitive-read", norm, f"the change opened the sensitive file {norm}", run, chain, [ev.line])
+
+
+def _network(ev: Event, run: CommandRun, chain: list[str], c: Collector) -> None:
+    m4, m6 = _ADDR4.search(ev.args), _ADDR6.search(ev.args)
+    m = m4 or m6
+    if m is None:
+        return
+    port, addr = int(m.group(1)), m.group(2)
+    if addr in METADATA_ADDRS:
+        c.add(
+            "runtime.cloud-metadata-access",
+            addr,
+            f"the change contacted the cloud metadata endpoint {addr}:{port}",
+            run,
+            chain,
+            [ev.line],
+        )
+        return
+    if addr.startswith("127.") or addr in ("::1", "0.0.0.0", "::", "::ffff:127.0.0.1"):  # noqa: S104
+        return
+    c.add(
+        "runtime.network.egress-denied",
+        f"{addr}:{port}",
+        f"direct connection to {addr}:{port} bypassing the proxy (blocked: the sandbox has only loopback)",
+        run,
+        chain,
+        [ev.line],
+    )
+
+
+def _signal(
+    ev: Event,
+    trace: Trace,
+    pid: int,
+    supervisors: set[int],
+    subj: set[int],
+    run: CommandRun,
+    chain: list[str],
+    c: Collector,
+) -> None:
+    first = ev.args.split(",")[0].strip()
+    m = _NSPID.match(first)
+    if m is None or ev.args.rstrip().endswith(", 0"):
+        return  # signal 0 only probes
+    target_ns, target_host = int(m.group(1)), int(m.group(2) or 0)
+    ancestors = set(_ancestors(trace, pid))
+    hit = target_ns in (1, -1) or target_host in supervisors or target_host in ancestors
+    if hit:
+        c.add(
+            "runtime.privilege.escalation-attempt",
+            "signal-supervisor",
+            "the change signalled its parent or the sandbox supervisor",
+            run,
+            chain,
+            [ev.line],
+        )
+
+
+def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
+    for ev in run.proxy:
+        if ev.kind == "dns":
+            c.add(
+                "runtime.dns.query",
+                ev.host.lower(),
+                f"DNS query for {ev.host!r} (answered NXDOMAIN)",
+                run,
+                [],
+                [f"dns query type={ev.qtype} name={ev.host!r}"],
+            )
+            hits = c.canaries.found_in(ev.host)
+        elif ev.kind in ("http", "connect"):
+            line = f"{ev.method} {ev.host}:{ev.port}{ev.path if ev.kind == 'http' else ''}"
+            lines = [f"proxy: {line} -> {'forwarded' if ev.forwarded else 'refused (403)'}"]
+            lines += [f"header: {k}: {v}" for k, v in ev.headers[:6]]
+            if ev.host.lower() in METADATA_HOSTS:
+                c.add(
+                    "runtime.cloud-metadata-access",
+                    ev.host,
+                    f"request to the cloud metadata endpoint {ev.host}",
+                    run,
+                    [],
+                    lines,
+                )
+            elif ev.allowed:
+                c.add(
+                    "runtime.network.egress-allowed",
+                    f"{ev.host}:{ev.port}",
+                    f"request to allowlisted {ev.host}:{ev.port} "
+                    f"({'forwarded' if ev.forwarded else 'not forwarded in enforce mode'})",
+                    run,
+                    [],
+                    lines,
+                )
+            else:
+                c.add(
+                    "runtime.network.egress-denied",
+                    f"{ev.host}:{ev.port}",
+                    f"request to {ev.host}:{ev.port}, which is not on the allowlist (refused)",
+                    run,
+                    [],
+                    lines,
+                )
+            blob = line + "\n" + "\n".join(f"{k}: {v}" for k, v in ev.headers)
+            hits = c.canaries.found_in(blob.encode("latin-1", "replace") + b"\n" + ev.body)
+        else:
+            c.add(
+                "runtime.network.egress-denied",
+                "garbage",
+                "non-HTTP traffic sent to the proxy (refused)",
+                run,
+                [],
+                [f"proxy: {ev.path!r}"],
+            )
+            hits = c.canaries.found_in(ev.path)
+        for canary in hits:
+            c.add(
+                "runtime.secret.exfiltration",
+                canary.name,
+                f"the planted secret {canary.name} was sent out ({ev.kind} to {ev.host})",
+                run,
+                [],
+                [f"{ev.kind}: {ev.method} {ev.host}:{ev.port} {ev.path}"],
+            )
+    for name in run.output_hits:
+        c.add(
+            "runtime.secret.exfiltration",
+            name,
+            f"the planted secret {name} was printed to the command's output",
+            run,
+            [],
+            ["stdout/stderr contained the canary value (masked)"],
+        )
+
+
+def analyse_usage(run: CommandRun, c: Collector, limits_text: dict[str, str]) -> None:
+    u = run.usage
+    for hit in filter(None, u.limit_hit.split(",")):
+        if hit == "wall":
+            c.add(
+                "runtime.timeout",
+                str(run.index),
+                f"the command ran past its wall-time limit ({limits_text['wall']}) "
+                "and its whole process tree was killed",
+                run,
+                [],
+                [_usage_line(u)],
+            )
+        else:
+            c.add(
+                "runtime.resource.limit-exceeded",
+                f"{run.index}:{hit}",
+                f"the command hit the {hit} limit ({limits_text.get(hit, '')})",
+                run,
+                [],
+                [_usage_line(u)],
+            )
+
+
+def _usage_line(u: Usage) -> str:
+    return (
+        f"wall {u.wall_s:.2f} s, cpu {u.cpu_s:.2f} s, peak memory {u.peak_memory_mb:.0f} MiB, "
+        f"peak processes {u.peak_pids}"
+    )
+
+
+def analyse_fs(changes: list[fsdiff.Change], c: Collector) -> list[str]:
+    """File-system findings; returns notes (new executables) that are reported but are not findings."""
+    notes = []
+    for ch in changes:
+        where = "$HOME" if ch.area == "home" else "workspace"
+        line = f"{where}: {ch.what} {ch.path}"
+        if ch.area == "workspace" and (
+            ch.path.startswith(".git/hooks/")
+            and not ch.path.endswith(".sample")
+            and ch.after is not None
+            and ch.after.kind != "dir"
+            or ch.path == ".git/config"
+        ):
+            c.add("runtime.persistence.git-hook", ch.path, f"{ch.path} was {ch.what} during the run", None, [], [line])
+        elif ch.area == "home" and ch.path in SHELL_RC_NAMES:
+            c.add(
+                "runtime.persistence.shell-rc",
+                f"{SANDBOX_HOME}/{ch.path}",
+                f"~/{ch.path} was {ch.what} during the run",
+                None,
+                [],
+                [line],
+            )
+        elif ch.area == "workspace" and CI_PATHS.match(ch.path) and (ch.after is None or ch.after.kind != "dir"):
+            c.add(
+                "runtime.workspace.tamper",
+                ch.path,
+                f"CI/policy file {ch.path} was {ch.what} during the run",
+                None,
+                [],
+                [line],
+            )
+        elif (
+            ch.area == "workspace"
+            and TEST_PATHS.search(ch.path)
+            and ch.before is not None
+            and ch.before.kind == "file"
+            and ch.what in ("deleted", "emptied", "modified")
+            and "__pycache__" not in ch.path
+        ):
+            c.add(
+                "runtime.workspace.tamper",
+                ch.path,
+                f"test file {ch.path} was {ch.what} during the run",
+                None,
+                [],
+                [line],
+            )
+        if ch.new_executable and not ch.path.startswith(".git/"):
+            notes.append(terminal(f"runtime: new executable in {where}: {ch.path}"[:300]))
+    return notes
