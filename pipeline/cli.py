@@ -115,9 +115,9 @@ def _write(path: Path, text: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable output path") from None
 
 
-def _write_sarif(path: Path, report: Report) -> list[Path]:
+def _write_sarif(path: Path, report: Report, limits: dict[str, int]) -> list[Path]:
     """Write SARIF within GitHub's upload limits: PATH, then PATH's stem + .part2, .part3, ... when split."""
-    docs = SarifWriter().render_files(report)
+    docs = SarifWriter().render_files(report, **limits)
     paths = [path] + [path.with_name(f"{path.stem}.part{n}{path.suffix}") for n in range(2, len(docs) + 1)]
     for p, text in zip(paths, docs, strict=True):
         _write(p, text)
@@ -133,11 +133,11 @@ def _link_base(report: Report) -> str | None:
     return f"{server.rstrip('/')}/{repo}/blob/{sha}"
 
 
-def _emit(args: argparse.Namespace, report: Report) -> None:
+def _emit(args: argparse.Namespace, report: Report, sarif_limits: dict[str, int] | None = None) -> None:
     # SARIF first: when it has to be split, every other report says so.
     sarif_targets = [p for p in (args.sarif_output, args.output if args.format == "sarif" else None) if p]
     for target in sarif_targets:
-        written = _write_sarif(target, report)
+        written = _write_sarif(target, report, sarif_limits or {})
         if len(written) > 1:
             names = ", ".join(p.name for p in written)
             note = f"SARIF exceeded GitHub's upload limits and was split into {len(written)} files: {names}"

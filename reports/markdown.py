@@ -71,7 +71,11 @@ class MarkdownWriter:
         rows = [self._row(report, f) for f in top]
         table_head = [f"### New findings ({total_new})", "", "| | severity | rule | location | message |",
                       "|---|---|---|---|---|"]
-        tail = ["", f"<sub>airlock {md_text(report.airlock_version, 40)} · {md_text(report.generated_at, 40)}</sub>"]
+        notes = [f"- {md_text(n, 300)}" for n in report.notes[:10]]
+        if len(report.notes) > 10:
+            notes.append(f"- {len(report.notes) - 10} more notes in the full report")
+        footer = f"<sub>airlock {md_text(report.airlock_version, 40)} · {md_text(report.generated_at, 40)}</sub>"
+        tail = (["", "**Notes**", "", *notes] if notes else []) + ["", footer]
         body = "\n".join(head) + "\n"
         if total_new:
             body += "\n".join(table_head) + "\n"
