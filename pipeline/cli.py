@@ -206,7 +206,7 @@ def cmd_baseline_create(args: argparse.Namespace) -> int:
     path = Path(args.path)
     with open_change(path) as change:
         policy = _load_policy(args, change.policy_dir or change.root, change.root, "")
-        options = ScanOptions(stages=_stages(args.stages, policy), offline=args.offline)
+        options = ScanOptions(stages=_stages(args.stages, policy), offline=args.offline, read_baseline=False)
         display, on_event = _progress(True)
         with display:
             report = scan(change, policy, replace(options, on_event=on_event))

@@ -32,11 +32,12 @@ class Trusted:
     waivers: tuple[waivers.Waiver, ...] = ()
 
 
-def load_trusted(policy_dir: Path | None) -> Trusted:
+def load_trusted(policy_dir: Path | None, *, with_baseline: bool = True) -> Trusted:
+    """with_baseline=False when the baseline is being (re)created: a damaged one must not block that."""
     if policy_dir is None:
         return Trusted()
     read = file_reader(policy_dir)
-    raw_b = read(baseline_mod.FILENAME)
+    raw_b = read(baseline_mod.FILENAME) if with_baseline else None
     raw_w = read(waivers.FILENAME)
     return Trusted(
         baseline=baseline_mod.parse(raw_b) if raw_b is not None else baseline_mod.Baseline(),

@@ -40,6 +40,7 @@ class ScanOptions:
     output_dir: Path | None = None
     on_event: ProgressCallback | None = None  # progress display hook; see pipeline/runner.py
     today: dt.date | None = None  # for waiver expiry; None means today (UTC)
+    read_baseline: bool = True  # False for `airlock baseline create`
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:
@@ -53,7 +54,8 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
         if s.stage in options.stages and policy.tool(s.name).enabled
     ]
     paths = tuple(p for p in change.scan_paths if not _excluded(p, policy.exclude))
-    trusted = load_trusted(change.policy_dir)  # a bad waivers/baseline file stops us before any tool runs
+    # A bad waivers or baseline file stops the scan before any tool runs.
+    trusted = load_trusted(change.policy_dir, with_baseline=options.read_baseline)
 
     def ctx(workspace: Path, ctx_paths: tuple[str, ...], s: Scanner) -> ScanContext:
         return ScanContext(

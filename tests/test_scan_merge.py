@@ -71,6 +71,10 @@ def test_baseline_create_then_scan_ignores_known_findings_even_when_lines_move(t
     assert code == 0, done.stdout
     b602 = next(f for f in report["findings"] if f["rule_id"] == "B602")
     assert b602["new"] is False and b602["start_line"] == 7
+    # A damaged baseline stops a scan (exit 2) but never its own re-creation.
+    (repo / ".airlock-baseline.json").write_text("{not json")
+    assert run_airlock("scan", repo, "--stages", "sast").returncode == 2
+    assert run_airlock("baseline", "create", repo, "--stages", "sast").returncode == 0
 
 
 def test_waivers_apply_expire_and_must_be_complete(tmp_path: Path) -> None:
