@@ -6,16 +6,22 @@ import argparse
 import os
 import signal
 import sys
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
 from pipeline import __version__, proc
+from pipeline.baseline import FILENAME as BASELINE_FILE
+from pipeline.baseline import render as render_baseline
 from pipeline.change import open_change
 from pipeline.errors import UsageError
 from pipeline.models import STAGES, Report, Severity
 from pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy
+from pipeline.runner import ProgressCallback
 from pipeline.scan import ScanOptions, scan
 from reports.registry import FORMATS, writer_for
+from reports.sarif import SarifWriter
 
 EXIT_CODES = """exit codes:
   0  the gate passed
@@ -58,10 +64,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", type=Path, help="write the report here (default: stdout)")
     p.add_argument("--json-output", metavar="FILE", type=Path, help="also write the JSON report here")
     p.add_argument("--sarif-output", metavar="FILE", type=Path, help="also write the SARIF report here")
+    p.add_argument("--html-output", metavar="FILE", type=Path, help="also write a self-contained HTML report")
+    p.add_argument("--markdown-output", metavar="FILE", type=Path, help="also write a Markdown summary (PR comment)")
+    p.add_argument("--junit-output", metavar="FILE", type=Path, help="also write JUnit XML for CI test tabs")
     p.add_argument("--offline", action="store_true", help="nothing may touch the network")
     p.add_argument("--run", metavar="CMD", action="append", help="runtime stage: a command to run in the sandbox "
                    "(repeatable; overrides [runtime] commands)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    b = sub.add_parser("baseline", help="manage the baseline of accepted findings")
+    bsub = b.add_subparsers(dest="baseline_command", parser_class=_Parser)
+    bc = bsub.add_parser(
+        "create",
+        help=f"scan the whole tree and write {BASELINE_FILE}",
+        description=f"Scan PATH as a whole tree and record every finding's fingerprint in PATH/{BASELINE_FILE}.",
+    )
+    bc.add_argument("path", nargs="?", default=".", help="the repository or directory (default: .)")
+    bc.add_argument("--output", "-o", metavar="FILE", type=Path, help=f"write here instead of PATH/{BASELINE_FILE}")
+    bc.add_argument("--stages", metavar="LIST", help="comma-separated stages (default: policy)")
+    bc.add_argument("--config", metavar="FILE", type=Path, help="an airlock.toml to use instead of the repo's")
+    bc.add_argument("--offline", action="store_true", help="nothing may touch the network")
     return parser
 
 
@@ -77,13 +98,11 @@ def _stages(text: str | None, policy: Policy) -> tuple[str, ...]:
 
 def _load_policy(args: argparse.Namespace, policy_dir: Path, root: Path, where: str) -> Policy:
     policy = load_config_file(args.config) if args.config else load_repo_policy(file_reader(policy_dir), root, where)
-    if args.fail_on:
+    if getattr(args, "fail_on", None):
         try:
             sev = Severity.parse(args.fail_on)
         except ValueError as exc:
             raise UsageError(f"--fail-on: {exc}") from None
-        from dataclasses import replace
-
         policy = replace(policy, gate=replace(policy.gate, fail_on=sev))
     return policy
 
@@ -96,19 +115,60 @@ def _write(path: Path, text: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable output path") from None
 
 
-def _emit(args: argparse.Namespace, report: Report) -> None:
+def _write_sarif(path: Path, report: Report, limits: dict[str, int]) -> list[Path]:
+    """Write SARIF within GitHub's upload limits: PATH, then PATH's stem + .part2, .part3, ... when split."""
+    docs = SarifWriter().render_files(report, **limits)
+    paths = [path] + [path.with_name(f"{path.stem}.part{n}{path.suffix}") for n in range(2, len(docs) + 1)]
+    for p, text in zip(paths, docs, strict=True):
+        _write(p, text)
+    return paths
+
+
+def _link_base(report: Report) -> str | None:
+    """Where Markdown links point: the scanned head on GitHub, when running in GitHub Actions."""
+    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    sha = report.target.head if report.target.head and len(report.target.head) == 40 else os.environ.get("GITHUB_SHA")
+    if not (server and repo and sha):
+        return None
+    return f"{server.rstrip('/')}/{repo}/blob/{sha}"
+
+
+def _emit(args: argparse.Namespace, report: Report, sarif_limits: dict[str, int] | None = None) -> None:
+    # SARIF first: when it has to be split, every other report says so.
+    sarif_targets = [p for p in (args.sarif_output, args.output if args.format == "sarif" else None) if p]
+    for target in sarif_targets:
+        written = _write_sarif(target, report, sarif_limits or {})
+        if len(written) > 1:
+            names = ", ".join(p.name for p in written)
+            note = f"SARIF exceeded GitHub's upload limits and was split into {len(written)} files: {names}"
+            report = replace(report, notes=(*report.notes, note))
     color = args.color == "always" or (
         args.color == "auto" and args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     )
-    main_text = writer_for(args.format, color=color).render(report)
-    if args.output is not None:
-        _write(args.output, main_text)
-    else:
-        sys.stdout.write(main_text)
-    if args.json_output is not None:
-        _write(args.json_output, writer_for("json").render(report))
-    if args.sarif_output is not None:
-        _write(args.sarif_output, writer_for("sarif").render(report))
+    link_base = _link_base(report)
+    if args.output is None:
+        sys.stdout.write(writer_for(args.format, color=color, link_base=link_base).render(report))
+    elif args.format != "sarif":
+        _write(args.output, writer_for(args.format, color=color, link_base=link_base).render(report))
+    extra = (
+        (args.json_output, "json"),
+        (args.html_output, "html"),
+        (args.markdown_output, "markdown"),
+        (args.junit_output, "junit"),
+    )
+    for path, name in extra:
+        if path is not None:
+            _write(path, writer_for(name, link_base=link_base).render(report))
+
+
+def _progress(enabled: bool) -> tuple[AbstractContextManager[object], ProgressCallback | None]:
+    """A live display on stderr when it is a terminal; nothing at all otherwise."""
+    if not enabled or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
+        return nullcontext(), None
+    from reports.progress import Progress
+
+    display = Progress(sys.stderr)
+    return display, display.on_event
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -123,13 +183,41 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
             policy = replace(policy, runtime=replace(policy.runtime, commands=tuple(args.run)))
         stages = _stages(args.stages, policy)
-        outputs = [p for p in (args.output, args.json_output, args.sarif_output) if p is not None]
+        outputs = [
+            p
+            for p in (args.output, args.json_output, args.sarif_output, args.html_output, args.markdown_output,
+                      args.junit_output)
+            if p is not None
+        ]
+        display, on_event = _progress(True)
         options = ScanOptions(
-            stages=stages, offline=args.offline, output_dir=outputs[0].resolve().parent if outputs else None
+            stages=stages,
+            offline=args.offline,
+            output_dir=outputs[0].resolve().parent if outputs else None,
+            on_event=on_event,
         )
-        report = scan(change, policy, options)
+        with display:
+            report = scan(change, policy, options)
     _emit(args, report)
     return report.gate.exit_code
+
+
+def cmd_baseline_create(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    with open_change(path) as change:
+        policy = _load_policy(args, change.policy_dir or change.root, change.root, "")
+        options = ScanOptions(stages=_stages(args.stages, policy), offline=args.offline, read_baseline=False)
+        display, on_event = _progress(True)
+        with display:
+            report = scan(change, policy, replace(options, on_event=on_event))
+    if report.gate.errored_stages:
+        first = next((s.error for s in report.stages if s.status == "error"), "a stage errored")
+        raise UsageError(f"baseline not written: {first.splitlines()[0] if first else 'a stage errored'}")
+    target = args.output or (path / BASELINE_FILE)
+    own = [f for f in report.findings if not f.rule_id.startswith("agent.")]
+    _write(target, render_baseline(own, report.generated_at))
+    print(f"airlock: wrote {len(own)} finding(s) to {target}", file=sys.stderr)
+    return 0
 
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
@@ -146,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "scan":
             return cmd_scan(args)
+        if args.command == "baseline" and args.baseline_command == "create":
+            return cmd_baseline_create(args)
         parser.print_help(sys.stderr)
         return 2
     except UsageError as exc:

@@ -50,6 +50,7 @@ def evaluate(gate: GatePolicy, findings: Iterable[Finding], runs: Mapping[str, I
         warnings=tuple(warnings),
         failing_stages=frozenset(f.stage for f in gating) if failed else frozenset(),
         errored_stages=frozenset(errored),
+        gating=frozenset(f.fingerprint for f in gating),
     )
 
 

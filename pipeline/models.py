@@ -78,11 +78,12 @@ class Source:
     tool: str
     rule_id: str
     message: str
+    fingerprint: str = ""  # the source's own fingerprint, so a baseline or waiver naming it still matches
 
 
 @dataclass(frozen=True)
 class Suppression:
-    kind: str  # "inline", "waiver", "baseline", "checkov-skip"
+    kind: str  # "inline", "waiver", "checkov-skip" (baselined findings are new=False, not suppressed)
     justification: str
 
 
@@ -154,6 +155,7 @@ class GateResult:
     warnings: tuple[str, ...] = ()
     failing_stages: frozenset[str] = field(default_factory=frozenset)
     errored_stages: frozenset[str] = field(default_factory=frozenset)
+    gating: frozenset[str] = field(default_factory=frozenset)  # fingerprints of new findings at/above threshold
 
     @property
     def passed(self) -> bool:

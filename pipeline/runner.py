@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pipeline.models import ScanResult, ToolStatus
 from scanners.interface import ScanContext, Scanner
+
+# on_event(tool, stage, label, state): state is "running" when a job starts, else its ToolStatus value.
+ProgressCallback = Callable[[str, str, str, str], None]
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,25 @@ def _run_one(job: Job) -> ScanResult:
         )
 
 
-def run_jobs(jobs: Sequence[Job]) -> list[ScanResult]:
+def _notify(on_event: ProgressCallback | None, job: Job, state: str) -> None:
+    if on_event is None:
+        return
+    try:
+        on_event(job.scanner.name, job.scanner.stage, job.label, state)
+    except Exception:  # noqa: BLE001, S110 - a display problem must never change a scan's outcome
+        pass
+
+
+def run_jobs(jobs: Sequence[Job], on_event: ProgressCallback | None = None) -> list[ScanResult]:
     """Results in the order of jobs. Subprocess timeouts bound every job, so this always returns."""
     if not jobs:
         return []
+
+    def one(job: Job) -> ScanResult:
+        _notify(on_event, job, "running")
+        result = _run_one(job)
+        _notify(on_event, job, result.status.value)
+        return result
+
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="airlock-scan") as pool:
-        return list(pool.map(_run_one, jobs))
+        return list(pool.map(one, jobs))

@@ -23,9 +23,11 @@ from pipeline.models import (
 )
 from pipeline.policy import Policy
 from pipeline.redact import redact
-from pipeline.runner import Job, run_jobs
+from pipeline.review import load_trusted, review
+from pipeline.runner import Job, ProgressCallback, run_jobs
 from scanners.interface import ScanContext, Scanner
 from scanners.registry import all_scanners
+from scanners.tooling import SourceLines
 
 # Stages whose findings point at files, so a base version can be scanned to tell old from new.
 DIFFABLE_STAGES = frozenset({"sast", "iac"})
@@ -36,6 +38,9 @@ class ScanOptions:
     stages: tuple[str, ...]
     offline: bool = False
     output_dir: Path | None = None
+    on_event: ProgressCallback | None = None  # progress display hook; see pipeline/runner.py
+    today: dt.date | None = None  # for waiver expiry; None means today (UTC)
+    read_baseline: bool = True  # False for `airlock baseline create`
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:
@@ -49,6 +54,8 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
         if s.stage in options.stages and policy.tool(s.name).enabled
     ]
     paths = tuple(p for p in change.scan_paths if not _excluded(p, policy.exclude))
+    # A bad waivers or baseline file stops the scan before any tool runs.
+    trusted = load_trusted(change.policy_dir, with_baseline=options.read_baseline)
 
     def ctx(workspace: Path, ctx_paths: tuple[str, ...], s: Scanner) -> ScanContext:
         return ScanContext(
@@ -78,7 +85,7 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
             for s in scanners
             if s.stage in DIFFABLE_STAGES
         ]
-    results = run_jobs(jobs)
+    results = run_jobs(jobs, on_event=options.on_event)
     head = [r for j, r in zip(jobs, results, strict=True) if j.label == "head"]
     base = {r.tool: r for j, r in zip(jobs, results, strict=True) if j.label == "base"}
 
@@ -93,11 +100,16 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
             )
         known.update(f.fingerprint for f in assign(r.findings, path_map))
     findings = [redact(replace(f, new=f.fingerprint not in known)) for f in findings]
+    src = SourceLines(change.workspace)
+    today = options.today or dt.datetime.now(dt.timezone.utc).date()
+    reviewed = review(findings, change, trusted, src.line, today)
+    findings = list(reviewed.findings)
     for r in head:
         notes.extend(r.notes)
 
     runs = {stage: [_tool_run(r) for r in head if r.stage == stage] for stage in options.stages}
     gate = evaluate(policy.gate, findings, runs)
+    gate = replace(gate, warnings=gate.warnings + reviewed.warnings)
     stages = tuple(
         _stage_result(stage, runs[stage], gate.failing_stages, gate.errored_stages) for stage in options.stages
     )

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from reports.github import GithubWriter
+from reports.html import HtmlWriter
 from reports.interface import ReportWriter
 from reports.json import JsonWriter
+from reports.junit import JunitWriter
+from reports.markdown import MarkdownWriter
 from reports.sarif import SarifWriter
 from reports.text import TextWriter
 
-FORMATS = ("text", "json", "sarif")
+FORMATS = ("text", "json", "sarif", "github", "html", "markdown", "junit")
 
 
-def writer_for(name: str, *, color: bool = False) -> ReportWriter:
+def writer_for(name: str, *, color: bool = False, link_base: str | None = None) -> ReportWriter:
     if name == "text":
         return TextWriter(color=color)
+    if name == "github":
+        return GithubWriter()
+    if name == "html":
+        return HtmlWriter()
+    if name == "markdown":
+        return MarkdownWriter(link_base=link_base)
+    if name == "junit":
+        return JunitWriter()
     if name == "json":
         return JsonWriter()
     if name == "sarif":

@@ -76,7 +76,8 @@ class TextWriter:
         if not f.new:
             state.append("baseline")
         if f.suppression is not None:
-            state.append(f"suppressed: {terminal(f.suppression.justification)}")
+            word = "waived" if f.suppression.kind == "waiver" else "suppressed"
+            state.append(f"{word}: {terminal(f.suppression.justification)}")
         tag = f" [{'; '.join(state)}]" if state else ""
         loc = f"{f.start_line}" if f.start_line else "-"
         sev = self._c(_COLORS[f.severity], f"{f.severity.label:<8}")
@@ -84,4 +85,7 @@ class TextWriter:
         if f.snippet:
             first = terminal(f.snippet.splitlines()[0].strip())[:160]
             line += f"\n         > {first}"
+        if len(f.sources) > 1:  # deduplicated across tools: name every tool that saw it
+            also = ", ".join(f"{terminal(s.tool)} {terminal(s.rule_id)}" for s in f.sources)
+            line += f"\n         seen by: {also}"
         return line

@@ -94,7 +94,12 @@ def commit(repo: Path, message: str) -> str:
 
 
 def rule_ids(report: dict[str, Any], *, new_only: bool = False) -> list[str]:
-    return sorted(f["rule_id"] for f in report["findings"] if f["new"] or not new_only)
+    """Every rule id that reported something; a finding merged across tools counts each source's rule."""
+    ids: list[str] = []
+    for f in report["findings"]:
+        if f["new"] or not new_only:
+            ids += sorted({f["rule_id"], *(s["rule_id"] for s in f.get("sources", []))})
+    return sorted(ids)
 
 
 @pytest.fixture

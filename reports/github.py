@@ -1,0 +1,41 @@
+"""GitHub Actions workflow commands: one ::error (or ::warning, when tolerated) per gating finding.
+
+Untrusted text is escaped as the runner requires, so a message cannot end the command early or
+start a new one (`%`, CR and LF everywhere; also `:` and `,` in properties).
+"""
+
+from __future__ import annotations
+
+from pipeline.models import Report
+from reports import view
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+class GithubWriter:
+    name = "github"
+
+    def render(self, report: Report) -> str:
+        level = "error" if report.gate.verdict == "failed" else "warning"
+        lines = []
+        for f in view.gating(report):
+            props = []
+            if f.path:
+                props.append(f"file={escape_property(f.path)}")
+                if f.start_line:
+                    props.append(f"line={f.start_line}")
+                    props.append(f"endLine={max(f.end_line, f.start_line)}")
+            props.append(f"title={escape_property(f'{f.rule_id} ({f.severity.label}, {f.tool})')}")
+            lines.append(f"::{level} {','.join(props)}::{escape_data(f.message or f.rule_id)}")
+        gate = report.gate
+        summary = f"gate {gate.verdict}: " + "; ".join(gate.reasons)
+        verdict_level = {"passed": "notice", "failed": "error"}.get(gate.verdict, "error")
+        lines.append(f"::{verdict_level} title=airlock::{escape_data(summary)}")
+        lines.extend(f"::warning title=airlock::{escape_data(w)}" for w in gate.warnings)
+        return "\n".join(lines) + "\n"
