@@ -157,7 +157,8 @@ class CheckovScanner:
         if start == 0 and end > 0:  # whole-file checks (GitHub workflows) report line 0
             start = 1
         name = str(c.get("check_name", "")).strip()
-        resource = str(c.get("resource", ""))
+        # Dockerfile and workflow resources are named by absolute path: keep the temp workspace out of it.
+        resource = str(c.get("resource", "")).replace(str(workspace) + "/", "").rstrip(".")
         return Finding(
             stage=self.stage,
             tool=self.name,
