@@ -26,20 +26,20 @@ HIGH_CHECKS = frozenset(
         # public exposure
         "CKV_AWS_20", "CKV_AWS_57", "CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56", "CKV2_AWS_6",
         "CKV_AWS_24", "CKV_AWS_25", "CKV_AWS_260", "CKV_AWS_277", "CKV_AWS_17", "CKV_AWS_88",
-        "CKV_AWS_69", "CKV_AWS_70", "CKV_AWS_107", "CKV_GCP_2", "CKV_GCP_3", "CKV_GCP_28", "CKV_GCP_106",
-        "CKV_AZURE_9", "CKV_AZURE_10", "CKV_AZURE_19", "CKV_AZURE_33", "CKV_AZURE_34",
+        "CKV_AWS_69", "CKV_AWS_70", "CKV_GCP_2", "CKV_GCP_3", "CKV_GCP_28", "CKV_GCP_106",
+        "CKV_AZURE_9", "CKV_AZURE_10", "CKV_AZURE_34",
         # disabled encryption
-        "CKV_AWS_3", "CKV_AWS_16", "CKV_AWS_19", "CKV_AWS_8", "CKV_AWS_27", "CKV_AWS_64", "CKV_AWS_84",
-        "CKV_AWS_2", "CKV_AWS_103", "CKV_AZURE_2", "CKV_GCP_6",
+        "CKV_AWS_3", "CKV_AWS_16", "CKV_AWS_19", "CKV_AWS_8", "CKV_AWS_27", "CKV_AWS_64", "CKV_AWS_2",
+        "CKV_AZURE_2", "CKV_GCP_6",
         # wildcard IAM / permissions
         "CKV_AWS_1", "CKV_AWS_49", "CKV_AWS_62", "CKV_AWS_63", "CKV_AWS_286", "CKV_AWS_287", "CKV_AWS_288",
-        "CKV_AWS_289", "CKV_AWS_290", "CKV_AWS_355", "CKV2_AWS_40", "CKV_K8S_49", "CKV_K8S_155",
+        "CKV_AWS_289", "CKV_AWS_290", "CKV_AWS_355", "CKV2_AWS_40", "CKV_K8S_49", "CKV_AWS_107",
         "CKV2_GHA_1",
         # privileged / root containers, host namespaces
         "CKV_K8S_16", "CKV_K8S_17", "CKV_K8S_18", "CKV_K8S_19", "CKV_K8S_20", "CKV_K8S_23", "CKV_K8S_39",
         "CKV_DOCKER_3", "CKV_DOCKER_8", "CKV2_DOCKER_1",
         # CI injection and unsafe workflow settings
-        "CKV_GHA_1", "CKV_GHA_2", "CKV_GHA_7",
+        "CKV_GHA_1", "CKV_GHA_2",
     }
 )  # fmt: skip
 LOW_CHECKS = frozenset(

@@ -111,3 +111,10 @@ def test_severity_mapping_is_data() -> None:
     assert map_severity("CKV_SECRET_6") is Severity.HIGH  # secrets family
     assert map_severity("CKV_DOCKER_2") is Severity.LOW
     assert map_severity("CKV_NEW_999") is Severity.MEDIUM  # unmapped falls back to medium
+
+
+def test_every_mapped_check_is_documented() -> None:
+    from scanners.checkov import HIGH_CHECKS, LOW_CHECKS
+
+    doc = (FIXTURES.parent / "docs" / "rules" / "iac.md").read_text()
+    assert not [i for i in HIGH_CHECKS | LOW_CHECKS if f"`{i}`" not in doc]
