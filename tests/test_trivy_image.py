@@ -140,3 +140,30 @@ def test_missing_archive_is_a_usage_error(tmp_path: Path) -> None:
     code, _, done = scan_json(empty_repo(tmp_path), "--stages", "image", "--image-archive",
                               tmp_path / "nope.tar", tmp_path=tmp_path)
     assert code == 2 and "--image-archive" in done.stderr
+
+
+@pytest.mark.parametrize("archive", [True, False], ids=["oci-archive", "oci-layout-dir"])
+def test_oci_images(tmp_path: Path, archive: bool) -> None:
+    image = build_image.build_oci(tmp_path / ("image.oci.tar" if archive else "image-oci"), archive=archive)
+    code, report, done = scan_json(empty_repo(tmp_path), "--stages", "image", "--image-archive", image,
+                                   "--image-cache-dir", seeded_cache(tmp_path), "--offline", tmp_path=tmp_path)
+    assert code == 1, done.stdout
+    found = image_findings(report)
+    assert {"CVE-2023-5678", "CVE-2018-18074", "github-pat"} <= set(found)
+
+
+def test_oci_archive_escaping_member_is_a_stage_error(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        for name, data in (("oci-layout", b"{}"), ("index.json", b"{}"), ("../../escaped", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    code, report, _ = scan_json(empty_repo(tmp_path), "--stages", "image", "--image-archive", evil,
+                                "--image-cache-dir", seeded_cache(tmp_path), "--offline", tmp_path=tmp_path)
+    assert code == 2
+    assert "escapes the archive" in stage(report, "image")["error"]
+    assert not (tmp_path.parent / "escaped").exists()
