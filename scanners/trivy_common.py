@@ -81,6 +81,12 @@ def stage_files(workspace: Path, paths: tuple[str, ...], dest: Path) -> tuple[st
 _VERSION = re.compile(r"Version:\s*(\S+)")
 
 
+def report_version(data: dict[str, Any] | None) -> str:
+    """trivy names its version in every JSON report; no extra process needed."""
+    trivy = (data or {}).get("Trivy")
+    return str(trivy.get("Version", "")) if isinstance(trivy, dict) else ""
+
+
 def version(exe: str) -> str:
     try:
         done = proc.run([exe, "--version"], timeout_s=30)

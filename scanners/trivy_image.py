@@ -94,25 +94,26 @@ class TrivyImageScanner:
             return ScanResult(
                 self.name, self.stage, ToolStatus.ERROR, error="trivy not found: " + tc.HINT.format(name=self.name)
             )
-        version = tc.version(exe)
         state = db_state(ctx)
+        versions: list[str] = []
         errors: list[str] = []
         if state.offline and not state.present:
             errors.append(missing_db_message(state))
         findings: list[Finding] = []
         notes: list[str] = []
         for target in targets:
-            f, n, err = self._scan_one(exe, ctx, state, target)
+            f, n, err = self._scan_one(exe, ctx, state, target, versions)
             findings += f
             notes += n
             if err:
                 errors.append(f"{label(target)}: {err}")
         status = ToolStatus.ERROR if errors else ToolStatus.OK
+        version = versions[0] if versions else tc.version(exe)
         return ScanResult(self.name, self.stage, status, tuple(findings), version, error="; ".join(errors),
                           notes=tuple(notes))  # fmt: skip
 
     def _scan_one(
-        self, exe: str, ctx: ScanContext, state: DbState, target: str
+        self, exe: str, ctx: ScanContext, state: DbState, target: str, versions: list[str]
     ) -> tuple[list[Finding], list[str], str]:
         kind, _, value = target.partition(":")
         with tempfile.TemporaryDirectory(prefix="airlock-trivy-image-") as tmp_s:
@@ -142,6 +143,8 @@ class TrivyImageScanner:
             if done.timed_out:
                 return [], [], f"trivy timed out after {ctx.tool.timeout_s:g} s; raise [tools.trivy] timeout_s"
             data = tc.decode(done.stdout)
+            if tc.report_version(data):
+                versions.append(tc.report_version(data))
             if done.returncode != 0 or data is None:
                 return [], [], f"trivy exited {done.returncode}: {tc.last_error(done.stderr)}"
             notes = []

@@ -47,7 +47,6 @@ class TrivySecretScanner:
             return ScanResult(
                 self.name, self.stage, ToolStatus.ERROR, error="trivy not found: " + tc.HINT.format(name=self.name)
             )
-        version = tc.version(exe)
         with tempfile.TemporaryDirectory(prefix="airlock-trivy-secret-") as tmp_s:
             tmp = Path(tmp_s)
             neutral = tc.neutral(tmp / "conf")
@@ -60,12 +59,13 @@ class TrivySecretScanner:
                 "--cache-dir", str(tmp / "cache"), *neutral.args, str(tree),
             ]  # fmt: skip
             done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=neutral.cwd, env=tc.tool_env_for(tmp))
+        data = tc.decode(done.stdout)
+        version = tc.report_version(data) or tc.version(exe)
         if done.timed_out:
             return ScanResult(
                 self.name, self.stage, ToolStatus.ERROR, version=version,
                 error=f"trivy timed out after {ctx.tool.timeout_s:g} s; raise [tools.{self.name}] timeout_s",
             )  # fmt: skip
-        data = tc.decode(done.stdout)
         if done.returncode != 0 or data is None:
             return ScanResult(
                 self.name, self.stage, ToolStatus.ERROR, version=version,
