@@ -127,6 +127,13 @@ class TrivyImageScanner:
                     source = ["--input", str(_as_trivy_input(src, tmp / "oci"))]
                 except (OSError, tarfile.TarError, ValueError) as exc:
                     return [], [], f"cannot read image archive {value}: {exc}"
+            elif ctx.offline:
+                # --offline means nothing touches the network; [image] offline alone only pins the DB, so an
+                # internal registry stays usable there.
+                return [], [], (
+                    f"registry image {value} cannot be pulled with --offline; save it to an archive "
+                    "(docker save, skopeo copy ... oci-archive:FILE) and pass --image-archive"
+                )
             else:
                 source = ["--image-src", "remote", value]
             scanners = "vuln,secret" if (state.present or not state.offline) else "secret"

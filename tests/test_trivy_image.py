@@ -167,3 +167,10 @@ def test_oci_archive_escaping_member_is_a_stage_error(tmp_path: Path) -> None:
     assert code == 2
     assert "escapes the archive" in stage(report, "image")["error"]
     assert not (tmp_path.parent / "escaped").exists()
+
+
+def test_registry_ref_is_not_pulled_with_offline(tmp_path: Path) -> None:
+    code, report, _ = scan_json(empty_repo(tmp_path), "--stages", "image", "--image", "registry.invalid/agent/app:1",
+                                "--image-cache-dir", seeded_cache(tmp_path), "--offline", tmp_path=tmp_path)
+    assert code == 2
+    assert "cannot be pulled with --offline" in stage(report, "image")["error"]
