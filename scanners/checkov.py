@@ -49,8 +49,15 @@ LOW_CHECKS = frozenset(
         "CKV_K8S_43", "CKV_K8S_21", "CKV2_K8S_6", "CKV_DOCKER_2", "CKV_DOCKER_7",
     }
 )  # fmt: skip
-# Families by prefix, after the exact ids: every secret check is high.
-FAMILIES: tuple[tuple[str, Severity], ...] = (("CKV_SECRET_", Severity.HIGH), ("CKV2_SECRET_", Severity.HIGH))
+# Families by prefix, after the exact ids: every secret check is high, and so is each of airlock's own
+# checks (scanners/checkov_checks: curl|sh in a Dockerfile, hostPath volumes, pull_request_target checkouts).
+FAMILIES: tuple[tuple[str, Severity], ...] = (
+    ("CKV_SECRET_", Severity.HIGH),
+    ("CKV2_SECRET_", Severity.HIGH),
+    ("airlock.", Severity.HIGH),
+)
+# Checks checkov lacks, written as checkov checks so they run in the same single process.
+OWN_CHECKS = Path(__file__).parent / "checkov_checks"
 DEFAULT = Severity.MEDIUM
 
 # What checkov may be given. It decides per file what it recognises; this only keeps other files out so
@@ -159,6 +166,8 @@ class CheckovScanner:
         name = str(c.get("check_name", "")).strip()
         # Dockerfile and workflow resources are named by absolute path: keep the temp workspace out of it.
         resource = str(c.get("resource", "")).replace(str(workspace) + "/", "").rstrip(".")
+        if resource.startswith("[@]"):  # a whole-workflow check (airlock.gha.*) names a jmespath, not a thing
+            resource = "workflow"
         return Finding(
             stage=self.stage,
             tool=self.name,
@@ -178,6 +187,7 @@ class CheckovScanner:
 def checkov_args(config: Path) -> list[str]:
     """The flags both airlock and the benchmark/test 'by hand' runs use."""
     args = ["-o", "json", "--compact", "--skip-download", "--config-file", str(config)]
+    args += ["--external-checks-dir", str(OWN_CHECKS)]
     for fw in SKIP_FRAMEWORKS:
         args += ["--skip-framework", fw]
     return args

@@ -130,10 +130,8 @@ class TrivyImageScanner:
             elif ctx.offline:
                 # --offline means nothing touches the network; [image] offline alone only pins the DB, so an
                 # internal registry stays usable there.
-                return [], [], (
-                    f"registry image {value} cannot be pulled with --offline; save it to an archive "
-                    "(docker save, skopeo copy ... oci-archive:FILE) and pass --image-archive"
-                )
+                advice = "save it to an archive (docker save, skopeo copy ... oci-archive:FILE), pass --image-archive"
+                return [], [], f"registry image {value} cannot be pulled with --offline; {advice}"
             else:
                 source = ["--image-src", "remote", value]
             scanners = "vuln,secret" if (state.present or not state.offline) else "secret"

@@ -61,10 +61,16 @@ def test_vulnerable_fixtures_match_checkov_by_hand(vulnerable: tuple[Path, int, 
     ids = {rid for rid, *_ in ours}
     # public bucket, SSH from 0.0.0.0/0, privileged pod, Dockerfile without a user, workflow injection
     assert {"CKV_AWS_20", "CKV_AWS_24", "CKV_K8S_16", "CKV_DOCKER_3", "CKV_GHA_2", "CKV2_GHA_1"} <= ids
+    # airlock's own checkov checks for what checkov lacks: curl|sh, hostPath, pwn-request checkout
+    own = {"airlock.docker.curl-pipe-shell", "airlock.k8s.host-path-volume", "airlock.gha.pr-target-checkout"}
+    assert own <= ids
     by_id = {f["rule_id"]: f for f in report["findings"]}
     assert by_id["CKV_AWS_24"]["path"] == "terraform/main.tf" and by_id["CKV_AWS_24"]["start_line"] == 19
     assert {by_id[i]["severity"] for i in ("CKV_AWS_20", "CKV_AWS_24", "CKV_K8S_16", "CKV_GHA_2")} == {"high"}
     assert by_id["CKV_K8S_37"]["severity"] == "medium"  # unmapped -> medium
+    assert {by_id[i]["severity"] for i in own} == {"high"}
+    assert by_id["airlock.docker.curl-pipe-shell"]["start_line"] == 3
+    assert by_id["airlock.gha.pr-target-checkout"]["start_line"] == 10
     assert by_id["CKV_DOCKER_3"]["message"].endswith("(docker/Dockerfile)")  # no temp workspace path
 
 
@@ -111,6 +117,7 @@ def test_severity_mapping_is_data() -> None:
     assert map_severity("CKV_SECRET_6") is Severity.HIGH  # secrets family
     assert map_severity("CKV_DOCKER_2") is Severity.LOW
     assert map_severity("CKV_NEW_999") is Severity.MEDIUM  # unmapped falls back to medium
+    assert map_severity("airlock.k8s.host-path-volume") is Severity.HIGH
 
 
 def test_every_mapped_check_is_documented() -> None:
@@ -118,3 +125,10 @@ def test_every_mapped_check_is_documented() -> None:
 
     doc = (FIXTURES.parent / "docs" / "rules" / "iac.md").read_text()
     assert not [i for i in HIGH_CHECKS | LOW_CHECKS if f"`{i}`" not in doc]
+    own = [p.stem for p in (FIXTURES.parent / "scanners" / "checkov_checks").glob("*.py") if p.stem != "__init__"]
+    assert len(own) == 3
+    import re
+
+    ids = re.findall(r'id="(airlock\.[a-z0-9.-]+)"', "".join(
+        p.read_text() for p in (FIXTURES.parent / "scanners" / "checkov_checks").glob("*.py")))
+    assert len(ids) == 3 and not [i for i in ids if f"`{i}`" not in doc]
