@@ -132,3 +132,21 @@ def test_every_mapped_check_is_documented() -> None:
     ids = re.findall(r'id="(airlock\.[a-z0-9.-]+)"', "".join(
         p.read_text() for p in (FIXTURES.parent / "scanners" / "checkov_checks").glob("*.py")))
     assert len(ids) == 3 and not [i for i in ids if f"`{i}`" not in doc]
+
+
+def test_diff_mode_marks_only_the_agents_iac_findings_new(tmp_path: Path) -> None:
+    from conftest import commit, make_repo, write_files
+
+    vuln = IAC / "vulnerable"
+    repo = make_repo(tmp_path / "repo", {"k8s/pod.yaml": (vuln / "k8s" / "pod.yaml").read_text()})
+    write_files(repo, {
+        "k8s/pod.yaml": (vuln / "k8s" / "pod.yaml").read_text() + "# touched by the agent\n",
+        "terraform/main.tf": (vuln / "terraform" / "main.tf").read_text(),
+    })
+    commit(repo, "agent change")
+    code, report, done = scan_json(repo, "--base", "HEAD~1", "--stages", "iac", tmp_path=tmp_path, cwd=repo)
+    assert code == 1, done.stderr
+    new = {(f["path"], f["rule_id"]) for f in report["findings"] if f["new"]}
+    old = {(f["path"], f["rule_id"]) for f in report["findings"] if not f["new"]}
+    assert ("terraform/main.tf", "CKV_AWS_24") in new
+    assert ("k8s/pod.yaml", "CKV_K8S_16") in old and not any(p == "k8s/pod.yaml" for p, _ in new)
