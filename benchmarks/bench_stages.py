@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -34,9 +35,15 @@ def tool(name: str) -> str:
     return shutil.which(name) or str(BIN / name)
 
 
+CPU = [0.0]  # children's user+sys seconds, summed: shows how busy the tools kept the cores
+
+
 def timed(argv: list[str], **kw: object) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     subprocess.run(argv, capture_output=True, timeout=900, check=False, **kw)  # type: ignore[call-overload]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return time.monotonic() - start
 
 
@@ -60,20 +67,25 @@ def by_hand(tree: Path, archive: Path, cache: Path, semgrep_rules: bool, tmp: Pa
     files = [str(p) for p in sorted(tree.rglob("*")) if p.is_file()]
     config = tmp / "checkov.yaml"
     config.write_text("skip-download: true\n")
-    total = 0.0
+    total = cpu = 0.0
     if semgrep_rules:
         total += timed([tool("semgrep"), "scan", "--json", "--quiet", "--metrics=off", "--disable-version-check",
                         "--config", str(ROOT / "scanners" / "semgrep_rules"), str(tree / "app" / "run.py")],
                        env={**os.environ, "SEMGREP_ENABLE_VERSION_CHECK": "0"})
+        cpu += CPU[0]
     total += timed([tool("bandit"), "-f", "json", "-q", str(tree / "app" / "run.py")])
+    cpu += CPU[0]
     total += timed([tool("trivy"), "fs", "--scanners", "secret", "--format", "json", "--quiet", "--skip-db-update",
                     "--cache-dir", str(tmp / "secret-cache"), str(tree)])
+    cpu += CPU[0]
     total += timed([tool("checkov"), *checkov_args(config), *[a for f in files for a in ("-f", f)]],
                    cwd=tmp, env=checkov_env(tmp))
+    cpu += CPU[0]
     total += timed([tool("trivy"), "image", "--input", str(archive), "--format", "json", "--list-all-pkgs",
                     "--quiet", "--cache-dir", str(cache), "--skip-db-update", "--offline-scan",
                     "--skip-check-update", "--scanners", "vuln,secret",
                     "--image-config-scanners", "misconfig,secret"])
+    CPU[0] += cpu
     return total
 
 
@@ -101,8 +113,10 @@ def main() -> None:
         hand, ours = [], []
         for i in range(args.runs):
             hand.append(by_hand(tree, archive, cache, semgrep_rules, tmp))
+            hand_cpu = CPU[0]
             ours.append(airlock(tree, archive, cache, semgrep_rules, tmp))
-            print(f"run {i + 1}: tools serially by hand {hand[-1]:6.2f} s   airlock {ours[-1]:6.2f} s")
+            print(f"run {i + 1}: tools serially by hand {hand[-1]:6.2f} s ({hand_cpu:5.1f} s cpu)   "
+                  f"airlock {ours[-1]:6.2f} s ({CPU[0]:5.1f} s cpu)   load {os.getloadavg()[0]:.1f}")
         h, a = statistics.median(hand), statistics.median(ours)
         print(f"median: by hand {h:.2f} s, airlock {a:.2f} s, ratio airlock/by-hand = {a / h:.2f} (target <= 0.8)")
 
