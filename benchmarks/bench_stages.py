@@ -26,7 +26,7 @@ FIXTURES = ROOT / "fixtures"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from scanners.checkov import checkov_args, checkov_env  # noqa: E402
+from scanners.checkov import checkov_args, checkov_env, is_candidate  # noqa: E402
 
 PY_SOURCE = 'import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n'
 
@@ -64,7 +64,7 @@ def setup(tmp: Path) -> tuple[Path, Path, Path, bool]:
 
 
 def by_hand(tree: Path, archive: Path, cache: Path, semgrep_rules: bool, tmp: Path) -> float:
-    files = [str(p) for p in sorted(tree.rglob("*")) if p.is_file()]
+    files = [str(p) for p in sorted(tree.rglob("*")) if p.is_file() and is_candidate(p.relative_to(tree).as_posix())]
     config = tmp / "checkov.yaml"
     config.write_text("skip-download: true\n")
     total = cpu = 0.0
@@ -75,13 +75,15 @@ def by_hand(tree: Path, archive: Path, cache: Path, semgrep_rules: bool, tmp: Pa
         cpu += CPU[0]
     total += timed([tool("bandit"), "-f", "json", "-q", str(tree / "app" / "run.py")])
     cpu += CPU[0]
-    total += timed([tool("trivy"), "fs", "--scanners", "secret", "--format", "json", "--quiet", "--skip-db-update",
+    total += timed([tool("trivy"), "fs", "--disable-telemetry", "--skip-version-check",
+                    "--scanners", "secret", "--format", "json", "--quiet", "--skip-db-update",
                     "--cache-dir", str(tmp / "secret-cache"), str(tree)])
     cpu += CPU[0]
     total += timed([tool("checkov"), *checkov_args(config), *[a for f in files for a in ("-f", f)]],
                    cwd=tmp, env=checkov_env(tmp))
     cpu += CPU[0]
-    total += timed([tool("trivy"), "image", "--input", str(archive), "--format", "json", "--list-all-pkgs",
+    total += timed([tool("trivy"), "image", "--disable-telemetry", "--skip-version-check",
+                    "--input", str(archive), "--format", "json", "--list-all-pkgs",
                     "--quiet", "--cache-dir", str(cache), "--skip-db-update", "--offline-scan",
                     "--skip-check-update", "--scanners", "vuln,secret",
                     "--image-config-scanners", "misconfig,secret"])

@@ -202,6 +202,7 @@ def checkov_env(home: Path) -> dict[str, str]:
     }
     env["HOME"] = str(home)
     env["BC_SKIP_MAPPING"] = "TRUE"  # no download of the check-id mapping
+    env["CKV_SKIP_PACKAGE_UPDATE_CHECK"] = "true"  # else every import asks PyPI for a newer checkov
     env["CHECKOV_EXPERIMENTAL_IMAGE_REFERENCING"] = "False"
     return env
 

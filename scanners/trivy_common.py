@@ -27,6 +27,10 @@ HINT = (
 SECRET_CONFIG = "disable-allow-rules:\n  - tests\n  - examples\n"  # noqa: S105 - a trivy config, no secret
 
 
+# trivy otherwise sends usage data to Aqua and asks check.trivy.dev for notices: neither is allowed here.
+NO_PHONE_HOME = ("--disable-telemetry", "--skip-version-check")
+
+
 @dataclass(frozen=True)
 class Neutral:
     """Files that pin trivy's configuration to ours, whatever the scanned tree holds."""

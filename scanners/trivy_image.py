@@ -139,7 +139,7 @@ class TrivyImageScanner:
                 exe, "image", "--format", "json", "--list-all-pkgs", "--quiet",
                 "--cache-dir", str(state.cache_dir), "--scanners", scanners,
                 "--image-config-scanners", "misconfig,secret", "--skip-check-update",
-                "--timeout", f"{int(ctx.tool.timeout_s)}s", *neutral.args,
+                "--timeout", f"{int(ctx.tool.timeout_s)}s", *tc.NO_PHONE_HOME, *neutral.args,
             ]  # fmt: skip
             if state.offline:
                 argv += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]

@@ -56,7 +56,7 @@ class TrivySecretScanner:
             # Secret scanning needs no vulnerability DB: nothing is downloaded, online or not.
             argv = [
                 exe, "fs", "--scanners", "secret", "--format", "json", "--quiet", "--skip-db-update",
-                "--cache-dir", str(tmp / "cache"), *neutral.args, str(tree),
+                "--cache-dir", str(tmp / "cache"), *tc.NO_PHONE_HOME, *neutral.args, str(tree),
             ]  # fmt: skip
             done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=neutral.cwd, env=tc.tool_env_for(tmp))
         data = tc.decode(done.stdout)
