@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true", help="nothing may touch the network")
     p.add_argument("--run", metavar="CMD", action="append", help="runtime stage: a command to run in the sandbox "
                    "(repeatable; overrides [runtime] commands)")
+    img = p.add_argument_group("image stage (added to the policy's [image] section)")
+    img.add_argument("--image-archive", metavar="PATH", type=Path, action="append", default=[],
+                     help="a docker-archive tar, OCI archive or OCI layout dir to scan (repeatable)")
+    img.add_argument("--image", metavar="REF", action="append", default=[],
+                     help="a registry image reference trivy pulls itself, no Docker daemon (repeatable)")
+    img.add_argument("--image-cache-dir", metavar="DIR", type=Path, help="trivy's DB cache (overrides the policy)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     b = sub.add_parser("baseline", help="manage the baseline of accepted findings")
     bsub = b.add_subparsers(dest="baseline_command", parser_class=_Parser)
@@ -104,7 +110,27 @@ def _load_policy(args: argparse.Namespace, policy_dir: Path, root: Path, where: 
         except ValueError as exc:
             raise UsageError(f"--fail-on: {exc}") from None
         policy = replace(policy, gate=replace(policy.gate, fail_on=sev))
-    return policy
+    return _with_image_options(args, policy)
+
+
+def _with_image_options(args: argparse.Namespace, policy: Policy) -> Policy:
+    """CLI images join the policy's; a CLI cache dir wins. CLI archives are the user's, not confined."""
+    image = policy.image
+    archives = tuple(str(p.resolve()) for p in getattr(args, "image_archive", None) or [])
+    for a in archives:
+        if not Path(a).exists():
+            raise UsageError(f"--image-archive {a}: no such file or directory")
+    cache_arg = getattr(args, "image_cache_dir", None)
+    cache = str(cache_arg.resolve()) if cache_arg else image.cache_dir
+    return replace(
+        policy,
+        image=replace(
+            image,
+            archives=tuple(dict.fromkeys((*image.archives, *archives))),
+            refs=tuple(dict.fromkeys((*image.refs, *(getattr(args, "image", None) or [])))),
+            cache_dir=cache,
+        ),
+    )
 
 
 def _write(path: Path, text: str) -> None:

@@ -16,7 +16,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-KNOWN_TOOLS = ("semgrep", "bandit", "trivy", "checkov", "bwrap", "strace")
+KNOWN_TOOLS = ("semgrep", "bandit", "trivy", "trivy-secret", "checkov", "bwrap", "strace")
 DEFAULT_TIMEOUT_S = 300.0
 
 

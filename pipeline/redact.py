@@ -22,6 +22,27 @@ def _mask_literals(text: str) -> str:
     return _QUOTED.sub(lambda m: m.group("q") + mask_value(m.group("body")) + m.group("q"), text)
 
 
+# Credential shapes masked in every finding's text, whatever the tool: a Dockerfile check's snippet may
+# quote an ENV line that holds a key another tool reported.
+_TOKENS = re.compile(
+    r"(?P<v>AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
+    r"|glpat-[A-Za-z0-9_-]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,})"
+)
+_ASSIGN = re.compile(
+    r"(?i)(?P<k>[A-Z0-9_.-]*(?:secret|token|passw(?:or)?d|passwd|pwd|api[_-]?key|access[_-]?key|private[_-]?key"
+    r"|credential)[A-Z0-9_.-]*\s*[:=]\s*)(?P<v>[^\s'\"$({\[]{6,})(?![^\s'\"])"
+)
+_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)")
+
+
+def mask_credentials(text: str) -> str:
+    if not text:
+        return text
+    text = _PEM.sub("-----BEGIN PRIVATE KEY----- ****", text)
+    text = _TOKENS.sub(lambda m: mask_value(m.group("v")), text)
+    return _ASSIGN.sub(lambda m: m.group("k") + mask_value(m.group("v")), text)
+
+
 def is_secret_finding(f: Finding) -> bool:
     rid = f.rule_id.lower()
     return bool(SECRET_CWES.intersection(f.cwe)) or any(w in rid for w in ("secret", "credential", "password"))
@@ -29,5 +50,16 @@ def is_secret_finding(f: Finding) -> bool:
 
 def redact(f: Finding) -> Finding:
     if not is_secret_finding(f):
-        return f
-    return replace(f, snippet=_mask_literals(f.snippet), message=_mask_literals(f.message))
+        masked = replace(
+            f,
+            snippet=mask_credentials(f.snippet),
+            message=mask_credentials(f.message),
+            evidence=tuple(mask_credentials(e) for e in f.evidence),
+        )
+        return f if masked == f else masked
+    return replace(
+        f,
+        snippet=mask_credentials(_mask_literals(f.snippet)),
+        message=mask_credentials(_mask_literals(f.message)),
+        evidence=tuple(mask_credentials(_mask_literals(e)) for e in f.evidence),
+    )

@@ -260,9 +260,9 @@ def test_sarif_output_is_valid_and_has_one_run_per_tool(tmp_path: Path, sarif_va
     errors = sorted(sarif_validator.iter_errors(sarif), key=str)
     assert not errors, errors[0]
     runs = sarif["runs"]
-    assert [r["tool"]["driver"]["name"] for r in runs] == ["semgrep", "bandit"]
+    assert [r["tool"]["driver"]["name"] for r in runs] == ["semgrep", "bandit", "trivy-secret"]
     ids = [r["automationDetails"]["id"] for r in runs]
-    assert ids == ["airlock/sast/semgrep/", "airlock/sast/bandit/"]
+    assert ids == ["airlock/sast/semgrep/", "airlock/sast/bandit/", "airlock/sast/trivy-secret/"]
     # B602 is merged with semgrep's report of the same call: it sits in the leading tool's run, as a source.
     run, b602 = next(
         (run, r)
