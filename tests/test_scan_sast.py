@@ -33,7 +33,7 @@ def test_vulnerable_change_fails_the_gate(tmp_path: Path) -> None:
     assert any(r.endswith("new high findings in sast") for r in report["gate"]["reasons"])
     sast = next(s for s in report["stages"] if s["name"] == "sast")
     assert sast["status"] == "failed"
-    assert {t["name"] for t in sast["tools"]} == {"semgrep", "bandit"}
+    assert {t["name"] for t in sast["tools"]} == {"semgrep", "bandit", "trivy-secret"}
     for tool in sast["tools"]:
         assert tool["status"] == "ok" and tool["version"] and tool["duration_s"] > 0
     # semgrep and bandit both flag the shell=True call: one merged finding, both kept as sources.
