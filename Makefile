@@ -16,8 +16,9 @@ $(VENV)/.installed: pyproject.toml
 
 # The sample agent change fails the gate on purpose (exit 1); the demo succeeds when the gate says so.
 demo: install
-	@$(AIRLOCK) scan fixtures/demo/project --patch fixtures/demo/agent-change.patch --stages sast \
-		--json-output out/demo-report.json --sarif-output out/demo-report.sarif; \
+	@$(AIRLOCK) scan fixtures/demo/project --patch fixtures/demo/agent-change.patch \
+		--json-output out/demo-report.json --sarif-output out/demo-report.sarif \
+		--html-output out/demo-report.html --markdown-output out/demo-summary.md; \
 	rc=$$?; echo "airlock exit code: $$rc (1 = the gate failed, as expected for this sample; reports in out/)"; \
 	test $$rc -eq 1
 

@@ -138,8 +138,13 @@ def test_patch_file(tmp_path: Path) -> None:
         demo / "project", "--patch", demo / "agent-change.patch", "--stages", "sast", tmp_path=tmp_path
     )
     assert code == 1, done.stderr
-    assert report["target"]["mode"] == "patch" and report["target"]["files"] == 2
-    assert {f["path"] for f in report["findings"]} == {"inventory/export.py", "inventory/store.py"}
+    assert report["target"]["mode"] == "patch" and report["target"]["files"] == 4
+    assert {f["path"] for f in report["findings"]} == {
+        "inventory/export.py",
+        "inventory/store.py",
+        "tests/smoke.py",
+        "Dockerfile",
+    }
     assert {"B602", "B506", "B501", "airlock.command-injection.subprocess-shell-true"} <= set(rule_ids(report))
     assert not (demo / "project" / "inventory" / "export.py").exists()  # the user's tree is untouched
     assert "hunter2-prod-Zq81" not in json.dumps(report)  # secrets are masked
