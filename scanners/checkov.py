@@ -16,7 +16,7 @@ from typing import Any
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
 from scanners.interface import ScanContext
-from scanners.tooling import MAX_TARGET_BYTES, SourceLines, find_tool, missing, relativize, timed
+from scanners.tooling import SourceLines, file_targets, find_tool, missing, relativize, timed
 
 # --- severity: data, not code ------------------------------------------------------------------
 # High: public exposure, disabled encryption, wildcard IAM/permissions, privileged or root containers,
@@ -92,17 +92,7 @@ class CheckovScanner:
     stage = "iac"
 
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
-        out = []
-        for rel in ctx.paths:
-            if not is_candidate(rel):
-                continue
-            p = ctx.workspace / rel
-            try:
-                if not p.is_symlink() and p.is_file() and p.stat().st_size <= MAX_TARGET_BYTES:
-                    out.append(rel)
-            except OSError:
-                continue
-        return tuple(out)
+        return file_targets(ctx.paths, ctx.workspace, is_candidate)
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         return timed(self.name, self.stage, lambda: self._run(ctx, targets))

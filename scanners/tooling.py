@@ -60,18 +60,25 @@ def timed(name: str, stage: str, fn: Callable[[], ScanResult]) -> ScanResult:
     )
 
 
-def suffix_targets(paths: Iterable[str], workspace: Path, suffixes: tuple[str, ...]) -> tuple[str, ...]:
+def file_targets(
+    paths: Iterable[str], workspace: Path, wanted: Callable[[str], bool] = lambda _p: True
+) -> tuple[str, ...]:
+    """The wanted paths that are regular files (never links) within the size a tool should read."""
     out = []
-    for p in paths:
-        if not p.endswith(suffixes):
+    for rel in paths:
+        if not wanted(rel):
             continue
+        p = workspace / rel
         try:
-            if (workspace / p).stat().st_size > MAX_TARGET_BYTES:
-                continue
+            if not p.is_symlink() and p.is_file() and p.stat().st_size <= MAX_TARGET_BYTES:
+                out.append(rel)
         except OSError:
             continue
-        out.append(p)
     return tuple(out)
+
+
+def suffix_targets(paths: Iterable[str], workspace: Path, suffixes: tuple[str, ...]) -> tuple[str, ...]:
+    return file_targets(paths, workspace, lambda rel: rel.endswith(suffixes))
 
 
 class SourceLines:

