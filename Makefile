@@ -31,6 +31,8 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_scan.py
+	$(PY) benchmarks/bench_stages.py
+	$(PY) benchmarks/bench_runtime.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
