@@ -20,6 +20,8 @@ SANDBOX_RUN = "/run/airlock"
 PROXY_PORT = 3128
 # Hidden behind an empty tmpfs: other users' homes and root's. Python prefixes under them are bound back.
 HIDDEN_DIRS = ("/root", "/home")
+# Host dirs the sandbox does not see: the hidden ones and those replaced by a fresh tmpfs.
+SHADOWED_DIRS = (*HIDDEN_DIRS, "/tmp", "/run", "/var/tmp")  # noqa: S108 - host paths, not temp files
 # Readable by host uid 0 even without capabilities (owner bits), so masked when airlock runs as root.
 MASKED_FILES = (
     "/etc/shadow",
@@ -219,12 +221,13 @@ class Cgroups:
 
 
 def python_binds() -> list[str]:
-    """The host Python the helpers run on may live under a hidden dir (pyenv in /root): bind it back read-only."""
+    """airlock's Python and venv may live where the sandbox sees nothing (pyenv in /root, a venv in a
+    clone under /tmp): bind them back read-only, so the helpers and the venv's tools run inside."""
     out: list[str] = []
     seen: set[str] = set()
     for p in (sys.base_prefix, sys.prefix, os.path.realpath(sys.executable)):
         real = os.path.realpath(p)
-        if any(real == h or real.startswith(h + "/") for h in HIDDEN_DIRS) and real not in seen:
+        if any(real == h or real.startswith(h + "/") for h in SHADOWED_DIRS) and real not in seen:
             seen.add(real)
             out += ["--ro-bind", real, real]
     return out

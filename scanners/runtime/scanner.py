@@ -23,7 +23,6 @@ from scanners.runtime import strace as tracer
 from scanners.runtime.canaries import CanarySet, plant
 from scanners.runtime.proxy import Allowlist, ProxyServer
 from scanners.runtime.sandbox import (
-    HIDDEN_DIRS,
     PROXY_PORT,
     SANDBOX_HOME,
     SANDBOX_WORKSPACE,
@@ -171,10 +170,8 @@ class RuntimeScanner:
         )
 
     def _env(self, ctx: ScanContext, canaries: CanarySet) -> dict[str, str]:
-        bindir = str(Path(sys.executable).parent)
-        path = STANDARD_PATH
-        if not any(os.path.realpath(bindir).startswith(h + "/") for h in HIDDEN_DIRS) or bindir.startswith("/work"):
-            path = bindir + ":" + path
+        # airlock's venv is always visible inside (sandbox.python_binds), so its tools come first.
+        path = str(Path(sys.executable).parent) + ":" + STANDARD_PATH
         proxy_url = f"http://127.0.0.1:{PROXY_PORT}"
         env = {
             "PATH": path,
