@@ -22,7 +22,15 @@ demo: install
 	rc=$$?; echo "airlock exit code: $$rc (1 = the gate failed, as expected for this sample; reports in out/)"; \
 	test $$rc -eq 1
 
-test: install
+# pre-commit gets a venv of its own: checkov's packaging pin clashes with current pre-commit's.
+PRE_COMMIT_VENV ?= .venv-pre-commit
+
+$(PRE_COMMIT_VENV)/.installed:
+	$(PYTHON) -m venv $(PRE_COMMIT_VENV)
+	$(PRE_COMMIT_VENV)/bin/python -m pip install -q pre-commit
+	touch $@
+
+test: install $(PRE_COMMIT_VENV)/.installed
 	$(PY) -m pytest -q
 
 lint: install
@@ -35,4 +43,4 @@ bench: install
 	$(PY) benchmarks/bench_runtime.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PRE_COMMIT_VENV) out .pytest_cache .mypy_cache .ruff_cache
