@@ -8,7 +8,7 @@ import re
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
 from scanners.interface import ScanContext
-from scanners.tooling import SourceLines, find_tool, missing, relativize, suffix_targets, timed, tool_env
+from scanners.tooling import SourceLines, find_tool, missing, relativize, suffix_targets, tool_env
 
 # bandit rates severity and confidence separately. Severity maps directly; a LOW-confidence
 # finding drops one level, because it is more often noise than a weakness.
@@ -31,9 +31,6 @@ class BanditScanner:
         return suffix_targets(ctx.paths, ctx.workspace, (".py",))
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
-        return timed(self.name, self.stage, lambda: self._run(ctx, targets))
-
-    def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = find_tool(self.name, ctx.tool)
         if exe is None:
             return missing(self.name, self.stage, "install it with 'pip install bandit' or set [tools.bandit] path")

@@ -16,7 +16,7 @@ from typing import Any
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
 from scanners.interface import ScanContext
-from scanners.tooling import SourceLines, file_targets, find_tool, missing, relativize, timed
+from scanners.tooling import SourceLines, file_targets, find_tool, missing, relativize
 
 # --- severity: data, not code ------------------------------------------------------------------
 # High: public exposure, disabled encryption, wildcard IAM/permissions, privileged or root containers,
@@ -95,9 +95,6 @@ class CheckovScanner:
         return file_targets(ctx.paths, ctx.workspace, is_candidate)
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
-        return timed(self.name, self.stage, lambda: self._run(ctx, targets))
-
-    def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = find_tool(self.name, ctx.tool)
         if exe is None:
             return missing(self.name, self.stage, "install it with 'pip install checkov' or set [tools.checkov] path")

@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
 from scanners.interface import ScanContext
-from scanners.tooling import SourceLines, cwe_ids, find_tool, missing, relativize, suffix_targets, timed, tool_env
+from scanners.tooling import SourceLines, cwe_ids, find_tool, missing, relativize, suffix_targets, tool_env
 
 RULES_DIR = Path(__file__).parent / "semgrep_rules"
 
@@ -38,9 +38,6 @@ class SemgrepScanner:
         return suffix_targets(ctx.paths, ctx.workspace, (".py", ".pyi"))
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
-        return timed(self.name, self.stage, lambda: self._run(ctx, targets))
-
-    def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = find_tool(self.name, ctx.tool)
         if exe is None:
             return missing(self.name, self.stage, "install it with 'pip install semgrep' or set [tools.semgrep] path")

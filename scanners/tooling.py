@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -33,31 +32,6 @@ def find_tool(name: str, cfg: ToolConfig) -> str | None:
 
 def missing(name: str, stage: str, hint: str) -> ScanResult:
     return ScanResult(name, stage, ToolStatus.ERROR, error=f"{name} not found: {hint}")
-
-
-def timed(name: str, stage: str, fn: Callable[[], ScanResult]) -> ScanResult:
-    """Run an adapter body and stamp its duration; a bug in an adapter becomes a stage error."""
-    start = time.monotonic()
-    try:
-        result = fn()
-    except Exception as exc:  # noqa: BLE001 - hostile input must never crash airlock
-        return ScanResult(
-            name,
-            stage,
-            ToolStatus.ERROR,
-            error=f"internal error: {type(exc).__name__}: {exc}",
-            duration_s=time.monotonic() - start,
-        )
-    return ScanResult(
-        result.tool,
-        result.stage,
-        result.status,
-        result.findings,
-        result.version,
-        time.monotonic() - start,
-        result.error,
-        result.notes,
-    )
 
 
 def file_targets(

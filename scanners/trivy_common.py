@@ -25,7 +25,6 @@ HINT = (
 )
 
 
-
 def missing_trivy(name: str, stage: str) -> ScanResult:
     return ScanResult(name, stage, ToolStatus.ERROR, error="trivy not found: " + HINT.format(name=name))
 

@@ -22,7 +22,6 @@ from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, ToolStatus
 from scanners import trivy_common as tc
 from scanners.interface import ScanContext
-from scanners.tooling import timed
 
 SEVERITY = {
     "CRITICAL": Severity.CRITICAL,
@@ -86,9 +85,6 @@ class TrivyImageScanner:
         return tuple(ARCHIVE + a for a in ctx.image.archives) + tuple(REF + r for r in ctx.image.refs)
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
-        return timed(self.name, self.stage, lambda: self._run(ctx, targets))
-
-    def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = tc.find_trivy(ctx.tool)
         if exe is None:
             return tc.missing_trivy(self.name, self.stage)

@@ -10,7 +10,7 @@ from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, ToolStatus
 from scanners import trivy_common as tc
 from scanners.interface import ScanContext
-from scanners.tooling import file_targets, timed
+from scanners.tooling import file_targets
 
 # trivy rates each secret rule itself (CRITICAL for cloud keys, ...); its labels map one to one.
 SEVERITY = {
@@ -31,9 +31,6 @@ class TrivySecretScanner:
         return file_targets(ctx.paths, ctx.workspace)
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
-        return timed(self.name, self.stage, lambda: self._run(ctx, targets))
-
-    def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = tc.find_trivy(ctx.tool)
         if exe is None:
             return tc.missing_trivy(self.name, self.stage)

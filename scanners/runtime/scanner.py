@@ -35,7 +35,7 @@ from scanners.runtime.sandbox import (
     check_namespaces,
     find_bwrap,
 )
-from scanners.tooling import find_tool, timed
+from scanners.tooling import find_tool
 
 MAX_OUTPUT_KEEP = 4096  # tail of stdout/stderr kept for the notes
 POLL_S = 0.05
@@ -74,13 +74,10 @@ class RuntimeScanner:
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
         return ctx.runtime.commands or commands.detect(ctx.workspace)
 
-    def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
-        return timed(self.name, self.stage, lambda: self._run(ctx, targets))
-
     def _error(self, text: str, version: str = "") -> ScanResult:
         return ScanResult(self.name, self.stage, ToolStatus.ERROR, version=version, error=text)
 
-    def _run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
+    def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         bwrap = find_bwrap(ctx.tool)
         if bwrap is None:
             return self._error(
