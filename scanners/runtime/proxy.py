@@ -157,19 +157,25 @@ class _Handler(socketserver.StreamRequestHandler):
         self.server.record(
             ProxyEvent("connect", "CONNECT", host, port, headers=headers, allowed=allowed, forwarded=forward)
         )
-        if not forward:
-            self._deny(
-                f"{host}:{port} is {'allowlisted (enforce mode forwards nothing)' if allowed else 'not allowed'}"
-            )
-            return
-        try:
-            upstream = socket.create_connection((host, port), timeout=UPSTREAM_TIMEOUT_S)
-        except OSError:
-            self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\n")
+        upstream = self._upstream(host, port, allowed, forward)
+        if upstream is None:
             return
         self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         self.wfile.flush()
         _relay(self.connection, upstream)
+
+    def _upstream(self, host: str, port: int, allowed: bool, forward: bool) -> socket.socket | None:
+        """The upstream connection for a request the policy forwards; else answer the client and None."""
+        if not forward:
+            self._deny(
+                f"{host}:{port} is {'allowlisted (enforce mode forwards nothing)' if allowed else 'not allowed'}"
+            )
+            return None
+        try:
+            return socket.create_connection((host, port), timeout=UPSTREAM_TIMEOUT_S)
+        except OSError:
+            self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\n")
+            return None
 
     def _http(self, method: str, target: str, headers: tuple[tuple[str, str], ...]) -> None:
         url = urlsplit(target)
@@ -193,15 +199,8 @@ class _Handler(socketserver.StreamRequestHandler):
                 forwarded=forward,
             )
         )
-        if not forward:
-            self._deny(
-                f"{host}:{port} is {'allowlisted (enforce mode forwards nothing)' if allowed else 'not allowed'}"
-            )
-            return
-        try:
-            upstream = socket.create_connection((host, port), timeout=UPSTREAM_TIMEOUT_S)
-        except OSError:
-            self.wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\n\r\n")
+        upstream = self._upstream(host, port, allowed, forward)
+        if upstream is None:
             return
         keep = [(k, v) for k, v in headers if not k.lower().startswith("proxy-") and k.lower() != "connection"]
         out = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in keep) + "Connection: close\r\n\r\n"
