@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -160,7 +161,8 @@ def test_ordinary_work_runs_and_records_nothing(box: tuple[Path, Supervisor]) ->
     assert sup.connected
     expected = [
         "subprocess true", "python subprocess", "thread", "fork", "socket AF_INET SOCK_STREAM",
-        "socket AF_INET SOCK_DGRAM", "socket AF_UNIX", "socket AF_NETLINK", "no listener fd inside",
+        "socket AF_INET SOCK_DGRAM", "socket AF_UNIX", "socket AF_NETLINK", "second connection refused",
+        "no listener fd inside",
     ]  # fmt: skip
     assert results == dict.fromkeys(expected, 0)
     assert sup.refusals() == []
@@ -306,3 +308,22 @@ def test_syscall_numbers_match_libseccomp(machine: str) -> None:
     missing = set(REFUSED_SYSCALLS) - set(numbers)
     for name in missing:  # an x86-only call must really not exist on that arch
         assert lib.seccomp_syscall_resolve_name_arch(audit, name.encode()) < 0, (machine, name)
+
+
+def test_supervisor_takes_only_a_seccomp_listener(tmp_path: Path) -> None:
+    """Anything but one seccomp listener fd is an error, never a silent 'connected', and gets no acknowledgement."""
+    sup = Supervisor(str(tmp_path / "s.sock"))
+    sup.start()
+    r, w = os.pipe()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(tmp_path / "s.sock"))
+            socket.send_fds(conn, [b"\0"], [r])
+            assert conn.recv(1) == b""
+    finally:
+        sup.stop()
+        os.close(r)
+        os.close(w)
+    assert not sup.connected
+    assert sup.error is not None and "seccomp listener" in sup.error
+    assert not (tmp_path / "s.sock").exists()

@@ -242,6 +242,7 @@ def _iowr(nr: int, size: int) -> int:
 SECCOMP_IOCTL_NOTIF_RECV = _iowr(0, _NOTIF.size)  # 0xc0502100
 SECCOMP_IOCTL_NOTIF_SEND = _iowr(1, _RESP.size)  # 0xc0182101
 SECCOMP_GET_NOTIF_SIZES = 3
+ACK = b"\x01"  # the supervisor holds the listener (inside/seccomp_install.py waits for this byte)
 
 
 def kernel_notif_sizes() -> tuple[int, int, int]:
@@ -284,7 +285,11 @@ def describe(nr: int, arch: int, machine: str | None = None) -> tuple[str, str]:
 
 class Supervisor:
     """Receives the sandbox's seccomp listener fd on a unix socket, answers every notification with EPERM and
-    records it. Memory is bounded: at most `max_refusals` are kept, the rest are counted in `overflow`."""
+    records it. Memory is bounded: at most `max_refusals` are kept, the rest are counted in `overflow`.
+
+    Usage: start() before the sandbox starts; wait_connected(timeout) before trusting the run (False, or `error`
+    set, means the listener never arrived: fail the stage); stop() only once every sandboxed process is gone, since
+    refusals after stop() still fail (ENOSYS) but are no longer recorded."""
 
     POLL_MS = 100
 
@@ -375,10 +380,13 @@ class Supervisor:
             if not self._wait_readable(conn.fileno()):
                 return None
             _, fds, _, _ = socket.recv_fds(conn, 1, 4)
-        if len(fds) != 1:
-            for extra in fds:
-                os.close(extra)
-            raise OSError(errno.EPROTO, f"expected exactly one fd, got {len(fds)}")
+            if len(fds) != 1 or os.readlink(f"/proc/self/fd/{fds[0]}") != "anon_inode:seccomp notify":
+                for extra in fds:
+                    os.close(extra)
+                raise OSError(errno.EPROTO, f"expected one seccomp listener fd, got {len(fds)} fd(s) of another kind")
+            # Ack only once nobody else can connect: the installer waits for it before the command starts.
+            self._close_listener()
+            conn.sendall(ACK)
         return fds[0]
 
     def _serve(self, fd: int) -> None:

@@ -17,6 +17,7 @@ SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
 _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
 _SOCK_FILTER_SIZE = 8
+_ACK = b"\x01"
 
 
 class _SockFprog(ctypes.Structure):
@@ -62,6 +63,8 @@ def install_and_send(bpf: bytes, sock_path: str) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(sock_path)
             socket.send_fds(sock, [b"\0"], [fd])
+            if sock.recv(1) != _ACK:  # the supervisor holds the listener and takes no other connection
+                raise OSError("no acknowledgement from the supervisor")
     except Exception as exc:  # noqa: BLE001
         _fail(f"listener not handed to the supervisor ({exc})")
     finally:
