@@ -157,8 +157,21 @@ def foreign_abi() -> None:
 def main() -> None:
     with open(sys.argv[2], "rb") as f:
         bpf = f.read()
-    seccomp_install.install_and_send(bpf, sys.argv[3])
     mode = sys.argv[4]
+    go, done = threading.Event(), threading.Event()
+    if mode != "threaded":
+        done.set()
+    if mode == "threaded":  # a thread that exists before the filter must be filtered too
+
+        def later() -> None:
+            go.wait()
+            raw("keyctl in an older thread", NR["keyctl"], 0, -3, 0)
+            done.set()
+
+        threading.Thread(target=later).start()
+    seccomp_install.install_and_send(bpf, sys.argv[3])
+    go.set()
+    done.wait(30)
     if mode == "refused":
         refused()
         wait_for_host()

@@ -188,6 +188,14 @@ def test_a_second_filter_cannot_loosen_ours(box: tuple[Path, Supervisor]) -> Non
     ]
 
 
+def test_threads_that_predate_the_filter_are_filtered_too(box: tuple[Path, Supervisor]) -> None:
+    tmp, sup = box
+    results, proc = _run(tmp, "threaded")
+    assert proc.returncode == 0, proc.stderr
+    assert results == {"keyctl in an older thread": errno.EPERM}
+    assert [(r.syscall, r.family) for r in sup.refusals()] == [("keyctl", "keyring")]
+
+
 def test_refused_calls_still_fail_when_the_supervisor_is_gone(box: tuple[Path, Supervisor]) -> None:
     tmp, sup = box
     proc = subprocess.Popen(  # noqa: S603

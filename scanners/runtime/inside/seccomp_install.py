@@ -1,8 +1,8 @@
 """Install airlock's seccomp filter on this process and hand its notification listener to the host supervisor.
 
 Runs inside the sandbox under `python -I -S`: standard library only. Fails closed: any error prints one line and
-exits 126, so no command ever runs without the filter. The filter covers the calling thread and every process it
-starts afterwards; call this before any other thread exists.
+exits 126, so no command ever runs without the filter. The filter covers every thread of this process (TSYNC
+when there is more than one) and every process started afterwards.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import sys
 
 PR_SET_NO_NEW_PRIVS = 38
 SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_TSYNC = 1 << 0
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 1 << 4  # with TSYNC, lets NEW_LISTENER still return the fd (Linux 5.7+)
 _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
 _SOCK_FILTER_SIZE = 8
 _ACK = b"\x01"
@@ -30,6 +32,13 @@ def _fail(what: str) -> None:
     os._exit(126)
 
 
+def _threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
+
+
 def _install(bpf: bytes) -> int:
     machine = os.uname().machine
     if machine not in _SYS_SECCOMP:
@@ -41,10 +50,13 @@ def _install(bpf: bytes) -> int:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
     code = ctypes.create_string_buffer(bpf, len(bpf))
     prog = _SockFprog(len(bpf) // _SOCK_FILTER_SIZE, ctypes.cast(code, ctypes.c_void_p))
+    flags = SECCOMP_FILTER_FLAG_NEW_LISTENER
+    if _threads() != 1:  # other threads exist (or cannot be counted): filter them all, or fail
+        flags |= SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_TSYNC_ESRCH
     fd = libc.syscall(
         ctypes.c_long(_SYS_SECCOMP[machine]),
         ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
-        ctypes.c_uint(SECCOMP_FILTER_FLAG_NEW_LISTENER),
+        ctypes.c_uint(flags),
         ctypes.byref(prog),
     )
     if fd < 0:
