@@ -354,7 +354,7 @@ class Supervisor:
     def _run(self) -> None:
         try:
             fd = self._receive_fd()
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001
             self.error = f"receiving the seccomp listener failed: {exc}"
             return
         finally:
@@ -362,10 +362,9 @@ class Supervisor:
             self._close_listener()
         if fd is None:
             return
-        self._connected.set()
         try:
             self._serve(fd)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the stage must learn it
             # Closing the fd makes every later refused call fail with ENOSYS: still refused, never allowed.
             self.error = f"seccomp supervisor failed: {exc}"
         finally:
@@ -386,7 +385,13 @@ class Supervisor:
                 raise OSError(errno.EPROTO, f"expected one seccomp listener fd, got {len(fds)} fd(s) of another kind")
             # Ack only once nobody else can connect: the installer waits for it before the command starts.
             self._close_listener()
-            conn.sendall(ACK)
+            self._connected.set()  # before the ack, so `connected` is true whenever the command ran
+            try:
+                conn.sendall(ACK)
+            except OSError:
+                self._connected.clear()  # the installer is gone; it fails closed without the ack
+                os.close(fds[0])
+                raise
         return fds[0]
 
     def _serve(self, fd: int) -> None:
