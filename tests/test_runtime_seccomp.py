@@ -10,6 +10,7 @@ import os
 import platform
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scanners.runtime import seccomp
 from scanners.runtime.seccomp import REFUSED_SYSCALLS, Supervisor, build_filter
@@ -335,3 +338,82 @@ def test_supervisor_takes_only_a_seccomp_listener(tmp_path: Path) -> None:
     assert not sup.connected
     assert sup.error is not None and "seccomp listener" in sup.error
     assert not (tmp_path / "s.sock").exists()
+
+
+def _run_bpf(program: bytes, nr: int, arch: int, args: tuple[int, ...]) -> int:
+    """A cBPF interpreter for exactly the opcodes build_filter emits (an unknown one fails the test)."""
+    data = struct.pack("=iIQ6Q", nr, arch, 0, *args)
+    ins = [struct.unpack_from("=HBBI", program, i) for i in range(0, len(program), 8)]
+    acc, pc = 0, 0
+    while True:
+        code, jt, jf, k = ins[pc]
+        pc += 1
+        if code == 0x20:
+            acc = struct.unpack_from("=I", data, k)[0]
+        elif code == 0x54:
+            acc &= k
+        elif code == 0x06:
+            return k
+        elif code in (0x15, 0x35, 0x45):
+            taken = acc == k if code == 0x15 else acc >= k if code == 0x35 else bool(acc & k)
+            pc += jt if taken else jf
+        else:
+            raise AssertionError(f"unexpected opcode {code:#x}")
+
+
+def _expected(machine: str, nr: int, arch: int, args: tuple[int, ...]) -> int:
+    audit, numbers = seccomp.ARCHES[machine]
+    notify, allow = seccomp.SECCOMP_RET_USER_NOTIF, seccomp.SECCOMP_RET_ALLOW
+    low = [a & 0xFFFFFFFF for a in args]
+    if arch != audit or (machine == "x86_64" and nr & 0xFFFFFFFF >= 0x40000000):
+        return notify
+    if nr in {numbers[c] for c in REFUSED_SYSCALLS if c in numbers}:
+        return notify
+    if nr == numbers["clone"]:
+        return notify if low[0] & seccomp.CLONE_NEW_MASK else allow
+    if nr == numbers["clone3"]:
+        return seccomp.SECCOMP_RET_ERRNO | errno.ENOSYS
+    if nr == numbers["seccomp"]:
+        return notify if low[1] & 8 else allow
+    if nr == numbers["socket"]:
+        if low[0] in (17, 40) or (low[0] != 16 and low[1] & 0xF == 3):
+            return notify
+        return allow
+    return allow
+
+
+_U64 = st.integers(0, 2**64 - 1)
+_SMALL = st.one_of(st.integers(0, 64), st.sampled_from([0x80003, 0x10000011, 0x20000, 0x7E020000, 8, 2**32 + 17]), _U64)
+
+
+@pytest.mark.parametrize("machine", sorted(seccomp.ARCHES))
+@given(
+    nr=st.one_of(
+        st.integers(0, 500),
+        st.sampled_from(sorted({n for _, table in seccomp.ARCHES.values() for n in table.values()})),
+        st.sampled_from([-1, 0x40000000 | 250, 2**31 - 1]),
+    ),
+    foreign=st.booleans(),
+    args=st.tuples(_SMALL, _SMALL, _U64, _U64, _U64, _U64),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_program_decides_as_specified(machine: str, nr: int, foreign: bool, args: tuple[int, ...]) -> None:
+    audit, _ = seccomp.ARCHES[machine]
+    arch = 0x40000003 if foreign else audit
+    program = build_filter(machine)
+    assert _run_bpf(program, nr, arch, args) == _expected(machine, nr, arch, args)
+
+
+@pytest.mark.parametrize("machine", sorted(seccomp.ARCHES))
+def test_the_argument_checks_decide_as_specified_for_every_small_value(machine: str) -> None:
+    audit, numbers = seccomp.ARCHES[machine]
+    program = build_filter(machine)
+    cases = [(numbers["socket"], (domain, kind | flags, 0)) for domain in range(46) for kind in range(16)
+             for flags in (0, 0o2000000 | 0o4000)]  # fmt: skip
+    cases += [(numbers["clone"], (1 << bit | 17, 0, 0)) for bit in range(32)]
+    cases += [(numbers["seccomp"], (op, 1 << bit, 0)) for op in range(4) for bit in range(32)]
+    for nr, head in cases:
+        args = (*head, 0, 0, 0)
+        assert _run_bpf(program, nr, audit, args) == _expected(machine, nr, audit, args), (nr, head)
+    assert _run_bpf(program, numbers["socket"], audit, (16, 3, 0, 0, 0, 0)) == seccomp.SECCOMP_RET_ALLOW
+    assert _run_bpf(program, numbers["socket"], audit, (2, 0x80003, 0, 0, 0, 0)) == seccomp.SECCOMP_RET_USER_NOTIF
