@@ -16,6 +16,7 @@ from scanners.runtime import fsdiff
 from scanners.runtime.canaries import CanarySet
 from scanners.runtime.proxy import ProxyEvent
 from scanners.runtime.sandbox import SANDBOX_HOME, SANDBOX_RUN, SANDBOX_WORKSPACE, Usage
+from scanners.runtime.seccomp import Refusal
 from scanners.runtime.strace import Event, Trace, strings
 
 STAGE, TOOL = "runtime", "bwrap"
@@ -40,6 +41,11 @@ RULES: dict[str, tuple[Severity, str]] = {
     "runtime.resource.limit-exceeded": (Severity.MEDIUM, "Resource limit exceeded"),
     "runtime.timeout": (Severity.MEDIUM, "Command timed out"),
     "runtime.workspace.tamper": (Severity.HIGH, "CI configuration or tests changed at run time"),
+    "runtime.fs.write-escaped": (Severity.CRITICAL, "Write succeeded outside the writable areas"),
+    "runtime.fs.hidden-read": (Severity.MEDIUM, "Read of a host path the sandbox does not show"),
+    "runtime.sandbox.syscall-refused": (Severity.HIGH, "System call refused by the sandbox's seccomp filter"),
+    "runtime.probe.overflow": (Severity.HIGH, "A runtime probe was cut short"),
+    "runtime.process.daemon": (Severity.MEDIUM, "Process left running after the command returned"),
 }
 
 NETWORK_TOOLS = frozenset(
@@ -126,6 +132,10 @@ class CommandRun:
     output_hits: list[str]  # canary names seen in stdout/stderr
     output_tail: str  # escaped, bounded
     notes: list[str] = field(default_factory=list)
+    daemons: list[str] = field(default_factory=list)  # processes init found alive after the command returned
+    sync_lost: bool = False  # init never reported back: it was killed, so the sandbox's view could not be read
+    refusals: list[Refusal] = field(default_factory=list)  # calls the seccomp filter refused, from the supervisor
+    refusal_overflow: int = 0
 
 
 def esc(text: str, canaries: CanarySet) -> str:
@@ -158,6 +168,20 @@ class Collector:
         for line in lines:
             if len(item["evidence"]) < MAX_EVIDENCE:
                 item["evidence"].append(esc(line, self.canaries))
+
+    def overflow(self, what: str, run: CommandRun | None = None) -> None:
+        """A probe hit a cap: fail closed, with what was cut named."""
+        self.add("runtime.probe.overflow", what[:80], f"a runtime probe was cut short: {what}", run, [], [what])
+
+    def limit(self, run: CommandRun | None, name: str, detail: str) -> None:
+        self.add(
+            "runtime.resource.limit-exceeded",
+            f"{run.index if run else 0}:{name}",
+            f"the {name} limit was hit: {detail}",
+            run,
+            [],
+            [detail],
+        )
 
     def findings(self) -> list[Finding]:
         out = []
@@ -198,7 +222,7 @@ def subjects(trace: Trace) -> tuple[set[int], int]:
 def _write_intent(ev: Event) -> bool:
     if ev.syscall == "creat":
         return True
-    if ev.syscall in ("open", "openat"):
+    if ev.syscall in ("open", "openat", "openat2"):
         return any(f in ev.args for f in WRITE_FLAGS)
     return ev.syscall in (
         "unlink",
@@ -224,8 +248,50 @@ def _is_shell_rc(path: str) -> bool:
     return bool(ETC_RC.match(path))
 
 
-def analyse_trace(run: CommandRun, c: Collector) -> None:
+# Where the sandboxed code may write: its overlays, /tmp (and /var/tmp, a link to it), /dev/shm, and devices.
+WRITABLE = (SANDBOX_WORKSPACE + "/", SANDBOX_HOME + "/", "/tmp/", "/var/tmp/", "/dev/")  # noqa: S108
+SANDBOX_VIEW = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/dev", "/tmp",
+                "/run", "/var/tmp", SANDBOX_WORKSPACE, SANDBOX_HOME, "/var")  # fmt: skip
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def analyse_trace(run: CommandRun, c: Collector, visible: tuple[str, ...] = ()) -> None:
     trace = run.trace
+    if trace.truncated:
+        c.overflow(
+            f"the syscall trace of command {run.index} passed its event cap; later events were not analysed", run
+        )
+    if run.sync_lost:
+        c.add(
+            "runtime.privilege.escalation-attempt",
+            "init-killed",
+            "the sandbox's init process was killed or stopped before it could report, hiding the file changes",
+            run,
+            [],
+            ["no report from the sandbox's init process"],
+        )
+    for r in run.refusals:
+        chain = trace.chain(r.pid)
+        cut = next((i for i, e in enumerate(chain) if f"{SANDBOX_RUN}/bin/init.py" in e), -1)
+        args = ", ".join(hex(a) for a in r.args[:3])
+        c.add("runtime.sandbox.syscall-refused", f"{r.family}:{r.syscall}",
+              f"the sandbox refused {r.syscall}() ({r.family}): no install, test or build needs it",
+              run, chain[cut + 1 :], [f"{r.syscall}({args}) refused with EPERM, pid {r.pid}"])
+    if run.refusal_overflow:
+        c.overflow(f"{run.refusal_overflow} further refused system calls were not recorded", run)
+    for d in run.daemons:
+        c.add(
+            "runtime.process.daemon",
+            d[:120],
+            f"a process was still running after the command returned: {d}",
+            run,
+            [],
+            [d],
+        )
+    view = SANDBOX_VIEW + tuple(visible)
     subj, init = subjects(trace)
     supervisors = {init} | {
         p for p in trace.procs if init and p not in subj and p != init and not trace.procs[p].thread
@@ -293,8 +359,9 @@ def analyse_trace(run: CommandRun, c: Collector) -> None:
                     )
             elif name in ("kill", "tkill", "tgkill"):
                 _signal(ev, trace, pid, supervisors, subj, run, chain, c)
-            if name in ("open", "openat", "creat"):
+            if name in ("open", "openat", "openat2", "creat"):
                 _open(ev, run, chain, c, canary_files)
+                _visibility(ev, run, chain, c, view)
             if _write_intent(ev) and ev.errno == "ENOENT" and CRON.match(_path_arg(ev)):
                 c.add(
                     "runtime.persistence.cron",
@@ -304,9 +371,21 @@ def analyse_trace(run: CommandRun, c: Collector) -> None:
                     chain,
                     [ev.line],
                 )
-            elif _write_intent(ev) and ev.errno in DENIED:
+            elif _write_intent(ev) and ev.result != "-1" and _escaped(ev):
                 path = _path_arg(ev)
-                if ev.errno == "EROFS" or path.startswith("/"):
+                c.add(
+                    "runtime.fs.write-escaped",
+                    path,
+                    f"the change wrote outside its writable areas: {path}",
+                    run,
+                    chain,
+                    [ev.line],
+                )
+            elif _write_intent(ev) and ev.errno and ev.errno != "EEXIST":
+                path = _path_arg(ev)
+                # Any errno (EROFS, EACCES, EPERM, ENOENT): the attempt shows intent. Inside the writable areas a
+                # failure is ordinary (a missing file to unlink), so only paths outside them count.
+                if ev.errno == "EROFS" or (path.startswith("/") and not _under(path, WRITABLE)):
                     if CRON.match(path):
                         c.add(
                             "runtime.persistence.cron", path, f"the change tried to write {path}", run, chain, [ev.line]
@@ -329,7 +408,7 @@ def analyse_trace(run: CommandRun, c: Collector) -> None:
                             chain,
                             [ev.line],
                         )
-            elif _write_intent(ev) and ev.result != "-1" and name in ("open", "openat", "creat"):
+            elif _write_intent(ev) and ev.result != "-1" and name in ("open", "openat", "openat2", "creat"):
                 path = _path_arg(ev)
                 if _is_shell_rc(path):
                     c.add(
@@ -349,6 +428,28 @@ def analyse_trace(run: CommandRun, c: Collector) -> None:
                         chain,
                         [ev.line],
                     )
+
+
+def _escaped(ev: Event) -> bool:
+    path = _path_arg(ev)
+    return path.startswith("/") and not _under(path, WRITABLE) and path not in ("/dev/null",)
+
+
+def _visibility(ev: Event, run: CommandRun, chain: list[str], c: Collector, view: tuple[str, ...]) -> None:
+    """A path outside everything the sandbox shows: the code went looking for the host (whatever errno it got)."""
+    path = _path_arg(ev)
+    if not path.startswith("/") or _under(posixpath.normpath(path), view) or SENSITIVE.match(path):
+        return
+    norm = posixpath.normpath(path)
+    top = "/" + norm.lstrip("/").split("/", 1)[0]
+    c.add(
+        "runtime.fs.hidden-read",
+        top,
+        f"the change looked for {norm}, which the sandbox does not show",
+        run,
+        chain,
+        [ev.line],
+    )
 
 
 def _ancestors(trace: Trace, pid: int) -> list[int]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -53,12 +55,13 @@ def find_bwrap(cfg: ToolConfig) -> str | None:
         return find_tool("bwrap", cfg)
 
 
-def check_namespaces(bwrap: str) -> None:
-    """Build an empty sandbox once; if the kernel refuses, say why, never fall back to running unsandboxed."""
+def check_namespaces(bwrap: str, prefix: list[str] | None = None) -> None:
+    """Build an empty sandbox once, as the uid the sandbox will run as (prefix: the root-side preparation);
+    if the kernel refuses, say why, never fall back to running unsandboxed."""
+    argv = [*(prefix or []), bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/", "/",
+            "true"]  # fmt: skip
     try:
-        done = proc.run(
-            [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/", "/", "true"], timeout_s=30
-        )
+        done = proc.run(argv, timeout_s=30)
     except proc.ToolMissing as exc:
         raise SandboxUnavailable(str(exc)) from None
     if done.returncode != 0:
@@ -78,10 +81,26 @@ class Limits:
     memory_mb: int
     pids: int
     file_size_mb: int
+    disk_mb: int = 1024
+    max_files: int = 100_000
+    trace_mb: int = 256
+    output_mb: int = 64
+    proxy_connections: int = 64
 
     @classmethod
     def from_policy(cls, p: RuntimePolicy) -> Limits:
-        return cls(p.timeout_s, p.cpu_s, p.memory_mb, p.pids, p.file_size_mb)
+        return cls(
+            p.timeout_s,
+            p.cpu_s,
+            p.memory_mb,
+            p.pids,
+            p.file_size_mb,
+            p.disk_mb,
+            p.max_files,
+            p.trace_mb,
+            p.output_mb,
+            p.proxy_connections,
+        )
 
 
 @dataclass(frozen=True)
@@ -220,48 +239,228 @@ class Cgroups:
                     time.sleep(0.05)
 
 
-def python_binds() -> list[str]:
-    """airlock's Python and venv may live where the sandbox sees nothing (pyenv in /root, a venv in a
-    clone under /tmp): bind them back read-only, so the helpers and the venv's tools run inside."""
+# --- who the sandboxed code is on the host ------------------------------------------------------------------
+
+AUTO_UID_RANGE = range(61184, 65520)  # the range systemd leaves for dynamic users: no login, owns nothing
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The host uid/gid the sandboxed code runs as; None fields mean 'airlock's own (not root)'."""
+
+    uid: int | None
+    gid: int | None
+
+    @property
+    def switches(self) -> bool:
+        return self.uid is not None
+
+
+def _used_uids() -> set[int]:
+    used: set[int] = set()
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return used
+    for p in names:
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/status", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        used.update(int(x) for x in line.split()[1:])
+                        break
+        except OSError:
+            continue
+    return used
+
+
+def resolve_identity(run_as: str, euid: int | None = None) -> Identity:
+    """When airlock runs as root, the sandbox runs as an unprivileged uid; otherwise as airlock's own user.
+
+    `run_as` is "auto" (a uid in the dynamic-user range with no passwd entry and no process), a user name, or
+    "UID:GID". uid 0 is refused: it is exactly what this protects against.
+    """
+    euid = os.geteuid() if euid is None else euid
+    if euid != 0:
+        return Identity(None, None)
+    import grp
+    import pwd
+
+    if run_as == "auto":
+        used = _used_uids()
+        for uid in AUTO_UID_RANGE:
+            try:
+                pwd.getpwuid(uid)
+                continue
+            except KeyError:
+                pass
+            try:
+                grp.getgrgid(uid)
+                continue
+            except KeyError:
+                pass
+            if uid not in used:
+                return Identity(uid, uid)
+        raise SandboxUnavailable("no free uid in 61184-65519 for the sandbox; set [runtime] run_as")
+    if ":" in run_as:
+        u, _, g = run_as.partition(":")
+        if not (u.isdigit() and g.isdigit()):
+            raise SandboxUnavailable(f"[runtime] run_as {run_as!r}: use 'auto', a user name or 'UID:GID'")
+        uid, gid = int(u), int(g)
+    else:
+        try:
+            entry = pwd.getpwnam(run_as)
+        except KeyError:
+            raise SandboxUnavailable(f"[runtime] run_as: no user {run_as!r} on this host") from None
+        uid, gid = entry.pw_uid, entry.pw_gid
+    if uid == 0 or gid == 0:
+        raise SandboxUnavailable("[runtime] run_as must not be root (uid or gid 0): the sandbox never runs as root")
+    return Identity(uid, gid)
+
+
+def reachable_by_others(path: str) -> bool:
+    """Whether a uid that owns nothing and has no groups can reach path (every ancestor o+x, the path o+r)."""
+    real = os.path.realpath(path)
+    parts = real.split("/")
+    for i in range(1, len(parts)):
+        anc = "/".join(parts[:i]) or "/"
+        try:
+            if not os.stat(anc).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+    try:
+        st = os.stat(real)
+    except OSError:
+        return False
+    need = 0o005 if stat.S_ISDIR(st.st_mode) else 0o004
+    return st.st_mode & need == need
+
+
+# --- what the sandbox sees -------------------------------------------------------------------------------------
+
+# The system toolchain: /usr and the merged-/usr links (or real dirs on older systems), and /etc without secrets.
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# Readable by their owner only; masked in case the sandbox uid is their owner or a read_paths entry exposes them.
+SCRATCH = "/run/.s"  # the limited tmpfs's mount point while init sets up; detached before the command runs
+LOWER = "/run/.l"  # host copies of the workspace and $HOME, bound here, overlaid, then detached
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: str  # host path
+    dest: str  # sandbox path
+
+
+def python_prefixes() -> list[str]:
+    """airlock's Python and venv: the init helper runs with it, and the venv's tools are the commands' tools."""
     out: list[str] = []
-    seen: set[str] = set()
-    for p in (sys.base_prefix, sys.prefix, os.path.realpath(sys.executable)):
+    for p in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
         real = os.path.realpath(p)
-        if any(real == h or real.startswith(h + "/") for h in SHADOWED_DIRS) and real not in seen:
-            seen.add(real)
-            out += ["--ro-bind", real, real]
+        if real.startswith("/usr/") or real == "/usr" or real in out:
+            continue
+        out.append(real)
     return out
 
 
-# Top-level entries that get a fresh mount instead of the host's (or must not appear at all).
-FRESH_TOP = frozenset({"proc", "dev", "tmp", "run", "workspace", "lost+found"})
+def view_binds(read_paths: tuple[str, ...]) -> list[Bind]:
+    """Read-only host paths the sandbox sees beyond /usr and /etc: the Python prefixes and read_paths."""
+    binds = [Bind(p, p) for p in python_prefixes()]
+    for p in read_paths:
+        real = os.path.realpath(p)
+        if os.path.exists(real) and all(b.source != real for b in binds):
+            binds.append(Bind(real, p))
+    binds.append(Bind(str(INSIDE_DIR), f"{SANDBOX_RUN}/bin"))
+    return binds
 
 
-def root_binds() -> list[str]:
-    """The host's top-level dirs read-only on bwrap's own tmpfs root, so new mount points can be created."""
+def system_args() -> list[str]:
     out: list[str] = []
-    for name in sorted(os.listdir("/")):
-        if name in FRESH_TOP:
-            continue
+    for name in SYSTEM_DIRS:
         full = "/" + name
         if os.path.islink(full):
             out += ["--symlink", os.readlink(full), full]
         elif os.path.isdir(full):
             out += ["--ro-bind", full, full]
+    out += ["--ro-bind", "/etc", "/etc"]
+    for masked in MASKED_FILES:
+        if os.path.lexists(masked):
+            out += ["--ro-bind", "/dev/null", masked]
     return out
+
+
+def visible_prefixes(read_paths: tuple[str, ...]) -> tuple[str, ...]:
+    """Sandbox paths that exist in the view; an absolute path under none of them is hidden from the code."""
+    fixed = ["/" + n for n in SYSTEM_DIRS] + [
+        "/etc",
+        "/proc",
+        "/dev",
+        "/tmp",
+        "/run",
+        "/var/tmp",
+        "/workspace",
+        SANDBOX_HOME,
+    ]
+    return tuple(fixed + [b.dest for b in view_binds(read_paths)])
 
 
 @dataclass(frozen=True)
 class SandboxPaths:
-    workspace: Path  # host copy of the change, the only writable tree
-    home: Path  # host dir mounted as $HOME (fresh per run, canaries planted)
-    run_dir: Path  # host dir holding the proxy socket, mounted read-only at /run/airlock/sock
+    workspace: Path  # host copy of the change: the overlay's lower layer (never written by the sandbox)
+    home: Path  # host dir with the planted canaries: $HOME's lower layer
+    run_dir: Path  # host dir holding the proxy and supervisor sockets and the seccomp program
     resolv_conf: Path
 
 
+@dataclass(frozen=True)
+class InitConfig:
+    command: str
+    limits: Limits
+    as_mb: int
+    sync_fd: int
+    release_fd: int
+    seccomp: bool
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "command": self.command,
+                "scratch": SCRATCH,
+                "disk_mb": self.limits.disk_mb,
+                "max_files": self.limits.max_files,
+                "overlays": {"ws": [f"{LOWER}/ws", SANDBOX_WORKSPACE], "home": [f"{LOWER}/home", SANDBOX_HOME]},
+                "workdir": SANDBOX_WORKSPACE,
+                "proxy_port": PROXY_PORT,
+                "proxy_socket": f"{SANDBOX_RUN}/sock/proxy.sock",
+                "seccomp": f"{SANDBOX_RUN}/sock/filter.bpf" if self.seccomp else "",
+                "seccomp_socket": f"{SANDBOX_RUN}/sock/seccomp.sock",
+                "sync_fd": self.sync_fd,
+                "release_fd": self.release_fd,
+                "limits": {
+                    "cpu_s": self.limits.cpu_s,
+                    "file_size_mb": self.limits.file_size_mb,
+                    "pids": self.limits.pids,
+                    "as_mb": self.as_mb,
+                },
+            }
+        )
+
+
 def bwrap_argv(
-    bwrap: str, paths: SandboxPaths, env: dict[str, str], limits: Limits, command: str, as_mb: int
+    bwrap: str,
+    paths: SandboxPaths,
+    env: dict[str, str],
+    init: InitConfig,
+    *,
+    info_fd: int,
+    read_paths: tuple[str, ...] = (),
+    hostname: str = "runner",
+    remap: dict[str, str] | None = None,
 ) -> list[str]:
+    """remap: host source -> the path bwrap must bind instead (a private-namespace bind of a root-only path)."""
+    remap = remap or {}
     argv = [
         bwrap,
         "--unshare-user",
@@ -275,70 +474,57 @@ def bwrap_argv(
         "--gid",
         "0",
         "--hostname",
-        "airlock-sandbox",
+        hostname,
         "--die-with-parent",
         "--new-session",
+        "--info-fd",
+        str(info_fd),
     ]
-    argv += root_binds()
+    argv += system_args()
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--dir", "/tmp", "--dir", SCRATCH]
+    argv += ["--dir", "/var", "--symlink", "/tmp", "/var/tmp"]  # noqa: S108 - /var/tmp is the sandbox's /tmp
+    for b in view_binds(read_paths):
+        argv += ["--ro-bind", remap.get(b.source, b.source), b.dest]
     argv += [
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",  # noqa: S108 - a fresh tmpfs inside the sandbox
-        "--tmpfs",
-        "/run",
-    ]
-    if os.path.isdir("/var/tmp"):  # noqa: S108 - replaced by a fresh tmpfs inside the sandbox
-        argv += ["--tmpfs", "/var/tmp"]  # noqa: S108
-    for hidden in HIDDEN_DIRS:
-        if os.path.isdir(hidden):
-            argv += ["--tmpfs", hidden]
-    argv += python_binds()
-    for masked in MASKED_FILES:
-        if os.path.lexists(masked):
-            argv += ["--ro-bind", "/dev/null", masked]
-    argv += [
-        "--bind",
-        str(paths.workspace),
-        SANDBOX_WORKSPACE,
-        "--bind",
-        str(paths.home),
-        SANDBOX_HOME,
-        "--ro-bind",
-        str(INSIDE_DIR),
-        f"{SANDBOX_RUN}/bin",
-        "--ro-bind",
-        str(paths.run_dir),
-        f"{SANDBOX_RUN}/sock",
-        "--ro-bind",
-        str(paths.resolv_conf),
-        "/etc/resolv.conf",
-        "--remount-ro",
-        "/",
-        "--cap-drop",
-        "ALL",
-        "--cap-add",
-        "CAP_NET_BIND_SERVICE",
-        "--chdir",
-        SANDBOX_WORKSPACE,
+        "--ro-bind", str(paths.workspace), f"{LOWER}/ws",
+        "--ro-bind", str(paths.home), f"{LOWER}/home",
+        "--dir", SANDBOX_WORKSPACE,
+        "--dir", SANDBOX_HOME,
+        "--ro-bind", str(paths.run_dir), f"{SANDBOX_RUN}/sock",
+        "--ro-bind", str(paths.resolv_conf), "/etc/resolv.conf",
+        "--remount-ro", "/",
+        "--cap-drop", "ALL",
+        "--cap-add", "CAP_SYS_ADMIN",  # init: the limited tmpfs and overlays, then dropped before the command
+        "--cap-add", "CAP_NET_BIND_SERVICE",  # init: the DNS stub on port 53, then dropped
+        "--cap-add", "CAP_SETPCAP",  # init: securebits and the bounding set, then dropped
+        "--chdir", "/",
         "--clearenv",
-    ]
+    ]  # fmt: skip
     for k, v in sorted(env.items()):
         argv += ["--setenv", k, v]
-    argv += [
-        "--",
-        os.path.realpath(sys.executable),
-        "-I",
-        "-S",
-        f"{SANDBOX_RUN}/bin/init.py",
-        f"{SANDBOX_RUN}/sock/proxy.sock",
-        str(PROXY_PORT),
-        str(limits.cpu_s),
-        str(limits.file_size_mb),
-        str(limits.pids),
-        str(as_mb),
-        command,
-    ]
+    python = os.path.realpath(sys.executable)
+    argv += ["--", python, "-I", "-S", f"{SANDBOX_RUN}/bin/init.py", init.to_json()]
     return argv
+
+
+# The host-side preparation when airlock runs as root: a private mount namespace where root binds what the sandbox
+# uid cannot reach itself (a Python under /root, ...) onto mount points it owns, then drops to that uid. bwrap's
+# --ro-bind-fd cannot do this: an unprivileged bwrap becomes undumpable when it enters its user namespace, so it can
+# no longer open /proc/self/fd/N. Mounts made here are private and vanish with the namespace.
+PREP_SCRIPT = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do mount --bind -o ro "$1" "$2" || exit 125; shift 2; '
+    'n=$((n-1)); done; exec "$@"'
+)
+
+
+def root_prep(mounts: list[Bind], identity: Identity) -> list[str]:
+    """argv prefix that runs the rest in a private mount namespace with mounts made, as identity's uid/gid."""
+    argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", PREP_SCRIPT, "airlock-prep",
+            str(len(mounts))]  # fmt: skip
+    for m in mounts:
+        argv += [m.source, m.dest]
+    return argv
+
+
+def drop_to(identity: Identity) -> list[str]:
+    return ["setpriv", f"--reuid={identity.uid}", f"--regid={identity.gid}", "--clear-groups", "--"]

@@ -6,6 +6,7 @@ never interleaved. The parser turns the files into events with a process tree.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ SYSCALLS = (
     "bind",
     "open",
     "openat",
+    "openat2",
     "creat",
     "unlink",
     "unlinkat",
@@ -52,7 +54,7 @@ SYSCALLS = (
     "tgkill",
 )
 MAX_LINE = 4096
-MAX_FILE_BYTES = 8 << 20  # per process; a process that makes more traced calls than this is cut, and noted
+MAX_EVENTS = 400_000  # events kept in memory over all processes; past it the trace is cut, and that is a finding
 
 
 def argv(strace: str, log_prefix: Path) -> list[str]:
@@ -97,7 +99,7 @@ class Process:
 @dataclass
 class Trace:
     procs: dict[int, Process]
-    truncated: bool = False
+    truncated: bool = False  # the trace was cut (events or size cap): a probe overflow, which fails the gate
 
     def chain(self, pid: int) -> list[str]:
         """The process chain from the outermost traced ancestor down to pid, one argv summary each."""
@@ -170,9 +172,27 @@ def _exec_summary(args: str) -> str:
     return " ".join(p[:120] for p in parts[1:8]) or parts[0]
 
 
-def parse(log_prefix: Path) -> Trace:
+def log_bytes(log_prefix: Path) -> int:
+    """The size of every per-process log so far (the watchdog's view of the trace on disk)."""
+    total = 0
+    try:
+        with os.scandir(log_prefix.parent) as it:
+            for e in it:
+                if e.name.startswith(log_prefix.name + "."):
+                    try:
+                        total += e.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+    except OSError:
+        return total
+    return total
+
+
+def parse(log_prefix: Path, max_events: int = MAX_EVENTS) -> Trace:
+    """Stream every per-process log line by line; memory is bounded by max_events, not by the logs' size."""
     procs: dict[int, Process] = {}
     truncated = False
+    kept = 0
     for f in sorted(log_prefix.parent.glob(log_prefix.name + ".*")):
         suffix = f.name.rsplit(".", 1)[-1]
         if not suffix.isdigit():
@@ -180,28 +200,28 @@ def parse(log_prefix: Path) -> Trace:
         pid = int(suffix)
         p = procs.setdefault(pid, Process(pid))
         with f.open("rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            truncated = True
-            data = data[:MAX_FILE_BYTES]
-        for raw in data.decode("utf-8", "replace").splitlines():
-            line = raw[:MAX_LINE]
-            m = _LINE.match(line)
-            if m is None:
-                if (s := _SIGNAL.match(line)) is not None:
-                    p.signals.append(s.group("sig"))
-                elif (k := _KILLED.match(line)) is not None:
-                    p.killed_by = k.group("sig")
-                continue
-            ev = Event(pid, m.group("name"), m.group("args"), m.group("res"), m.group("errno") or "", line[:600])
-            p.events.append(ev)
-            host_pid = int(m.group("host") or ev.result) if ev.result.isdigit() else 0
-            if ev.syscall in ("clone", "clone3", "fork", "vfork") and host_pid > 0:
-                child = procs.setdefault(host_pid, Process(host_pid))
-                child.parent = pid
-                child.thread = CLONE_THREAD in ev.args
-                if child.thread:
-                    child.execs = list(p.execs)
-            elif ev.syscall in ("execve", "execveat") and ev.result == "0":
-                p.execs.append(_exec_summary(ev.args))
+            for raw_b in fh:
+                line = raw_b[:MAX_LINE].decode("utf-8", "replace").rstrip("\n")
+                m = _LINE.match(line)
+                if m is None:
+                    if (s := _SIGNAL.match(line)) is not None:
+                        p.signals.append(s.group("sig"))
+                    elif (k := _KILLED.match(line)) is not None:
+                        p.killed_by = k.group("sig")
+                    continue
+                ev = Event(pid, m.group("name"), m.group("args"), m.group("res"), m.group("errno") or "", line[:600])
+                host_pid = int(m.group("host") or ev.result) if ev.result.isdigit() else 0
+                if ev.syscall in ("clone", "clone3", "fork", "vfork") and host_pid > 0:
+                    child = procs.setdefault(host_pid, Process(host_pid))
+                    child.parent = pid
+                    child.thread = CLONE_THREAD in ev.args
+                    if child.thread:
+                        child.execs = list(p.execs)
+                elif ev.syscall in ("execve", "execveat") and ev.result == "0":
+                    p.execs.append(_exec_summary(ev.args))
+                if kept >= max_events:
+                    truncated = True
+                    continue
+                p.events.append(ev)
+                kept += 1
     return Trace(procs, truncated)
