@@ -509,10 +509,11 @@ def _user_manager_controllers(mount: Path, fs: CgroupFS) -> set[str]:
     return set(fs.read(d / "cgroup.controllers").split())
 
 
-def _systemd_user_scope(
-    name: str, limits: Limits, mount: Path, fs: CgroupFS, which: Callable[[str], str | None], env: Mapping[str, str]
-) -> SystemdScope | None:
-    """systemd-run on PATH, a user manager reachable (its private socket), and it holds pids or memory."""
+def _systemd_user_manager(
+    mount: Path, fs: CgroupFS, which: Callable[[str], str | None], env: Mapping[str, str]
+) -> tuple[str, set[str], str] | None:
+    """systemd-run on PATH, a user manager reachable (its private socket), holding pids or memory:
+    (systemd-run, the controllers it can limit, what is missing)."""
     exe = which("systemd-run")
     runtime_dir = env.get("XDG_RUNTIME_DIR", "")
     if fs.euid() == 0 or not exe or not runtime_dir or not Path(runtime_dir, "systemd", "private").exists():
@@ -522,10 +523,67 @@ def _systemd_user_scope(
         return None
     missing = [c for c in ("pids", "memory") if c not in enabled]
     reason = f"systemd user manager does not hold the {', '.join(missing)} controller (Delegate= in user@.service)"
+    return exe, enabled, reason
+
+
+def _systemd_user_scope(
+    name: str, limits: Limits, mount: Path, fs: CgroupFS, which: Callable[[str], str | None], env: Mapping[str, str]
+) -> SystemdScope | None:
+    found = _systemd_user_manager(mount, fs, which, env)
+    if found is None:
+        return None
+    exe, enabled, reason = found
     return SystemdScope(name, limits, exe, mount, enabled, fs, reason)
 
 
 # --------------------------------------------------------------------------------------------------- the choice
+
+
+def probe(
+    *,
+    root: Path = CGROUP_ROOT,
+    proc_cgroup: Path = PROC_SELF_CGROUP,
+    fs: CgroupFS | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+    env: Mapping[str, str] | None = None,
+) -> tuple[str, list[str], str]:
+    """What open_cgroup would get here, without creating or moving anything: (kind, unenforced limits, why)."""
+    fs = fs or CgroupFS()
+    env = os.environ if env is None else env
+    reasons: list[str] = []
+    mount, own = v2_mount(root), v2_own_path(proc_cgroup)
+    if mount is not None and own is not None:
+        base = mount / own.lstrip("/")
+        wanted = [c for c in LIMIT_NAMES if c in fs.read(base / "cgroup.controllers").split()]
+        writable = all(fs.writable(p) for p in (base, base / "cgroup.subtree_control", base / "cgroup.procs"))
+        divided = set(wanted) <= set(fs.read(base / "cgroup.subtree_control").split())
+        busy = bool(fs.read(base / "cgroup.procs").split())
+        foreign_unit = base.name.endswith(SYSTEMD_UNIT_SUFFIXES) and not fs.delegated(base)
+        if wanted and writable and (divided or not busy or not foreign_unit):
+            missing = [c for c in ("pids", "memory") if c not in wanted]
+            return "v2", missing, (f"cgroup v2: {base} offers no {', '.join(missing)} controller" if missing else "")
+        if not wanted:
+            reasons.append(f"cgroup v2: {base} offers none of pids, memory, cpu in cgroup.controllers")
+        elif not writable:
+            reasons.append(f"cgroup v2: {base} is not delegated to uid {fs.euid()} (not writable)")
+        else:
+            reasons.append(f"cgroup v2: {base} is a systemd unit that was not delegated")
+    v1 = {}
+    for ctl in Cgroups.CONTROLLERS:
+        parent = _own_cgroup(ctl, root, proc_cgroup)
+        v1[ctl] = parent is not None and parent.is_dir() and os.access(parent, os.W_OK)
+    if any(v1.values()):
+        names = {"pids": "pids", "memory": "memory", "cpuacct": "cpu"}
+        missing = [names[c] for c in Cgroups.CONTROLLERS if not v1[c]]
+        why = f"cgroup v1: no writable {', '.join(missing)} hierarchy under {root}" if missing else ""
+        return "v1", missing, why
+    if mount is not None and mount == root:
+        found = _systemd_user_manager(mount, fs, which, env)
+        if found is not None:
+            missing = [c for c in ("pids", "memory") if c not in found[1]]
+            return "systemd-scope", missing, found[2] if missing else ""
+        reasons.append("no systemd user manager for `systemd-run --user --scope`")
+    return "none", list(LIMIT_NAMES), "; ".join(reasons) or f"no cgroup filesystem at {root}"
 
 
 def open_cgroup(
