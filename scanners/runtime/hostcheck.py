@@ -23,6 +23,7 @@ MAX_PROFILE_BYTES = 256 * 1024
 # bwrap's own words when the kernel (or an LSM) refuses the user namespace.
 USERNS_REFUSED = (
     "setting up uid map",
+    "loopback: Failed RTM_NEWADDR",
     "No permissions to create new namespace",
     "Creating new namespace failed",
     "Operation not permitted",
