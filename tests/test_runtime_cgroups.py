@@ -283,6 +283,7 @@ def test_systemd_user_scope_when_our_cgroup_is_not_ours(tmp_path: Path) -> None:
     (tmp_path / "proc" / "77").mkdir(parents=True)
     (tmp_path / "proc" / "77" / "cgroup").write_text("0::/user.slice/user-1000.slice/session-3.scope\n")
     assert cg.attach(77, proc_root=tmp_path / "proc") is False  # systemd-run has not moved it yet
+    assert cg.kill_argv() == ["/usr/bin/systemctl", "--user", "kill", "--signal=SIGKILL", "airlock-t1.scope"]
     (tmp_path / "proc" / "77" / "cgroup").write_text(f"0::{scope}\n")
     assert cg.attach(77, proc_root=tmp_path / "proc") is True
     assert cg.pids_in() == [77]
@@ -368,6 +369,26 @@ def test_real_v1_limits_a_fork_bomb_then_kills_and_removes_everything() -> None:
             if p.poll() is None:
                 p.kill()
                 p.wait(timeout=30)
+    finally:
+        cg.kill_all()
+        cg.remove()
+    for d in cg.dirs.values():
+        assert not d.exists()
+
+
+def test_real_v1_memory_limit_kills_and_is_detected() -> None:
+    _real_v1_or_skip()
+    cg = open_cgroup(f"airlock-test-{uuid.uuid4().hex[:8]}", LIMITS)
+    try:
+        assert cg.has_memory and cg.memory_limit_hit() is False
+        trampoline = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+        hog = "b = bytearray(256 << 20); b[::4096] = b'x' * len(b[::4096]); print('survived')"
+        argv = ["/bin/sh", "-c", trampoline, "airlock-cgroup", *cg.procs_files(), "--", sys.executable, "-c", hog]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)  # noqa: S603 - fixed argv
+        assert done.returncode == -9, done
+        assert "survived" not in done.stdout
+        assert cg.memory_limit_hit() is True
+        assert 0 < cg.peak_memory_mb() <= 64
     finally:
         cg.kill_all()
         cg.remove()

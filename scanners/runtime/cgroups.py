@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline import proc
+
 if TYPE_CHECKING:  # sandbox.py re-exports Cgroups from here: import Limits for types only, no cycle
     from scanners.runtime.sandbox import Limits
 
@@ -448,7 +450,8 @@ def _open_v2(name: str, limits: Limits, mount: Path, own: str, fs: CgroupFS) -> 
 class SystemdScope(CgroupV2):
     """Where our own v2 cgroup is not ours to divide: `systemd-run --user --scope` makes a transient scope with
     TasksMax/MemoryMax, and systemd's user manager (which has the delegated subtree) enforces them. The scope's
-    directory is known once the command runs: attach(pid) reads it from /proc/<pid>/cgroup."""
+    directory is known once the command runs: call attach(pid) after spawning wrap(argv); until then kill_all
+    asks systemd to kill the unit."""
 
     kind = "systemd-scope"
 
@@ -478,6 +481,20 @@ class SystemdScope(CgroupV2):
             "--",
             *argv,
         ]
+
+    def kill_argv(self) -> list[str]:
+        """systemd kills the scope's processes: the fallback while its directory is not known."""
+        systemctl = str(Path(self.systemd_run).with_name("systemctl"))
+        return [systemctl, "--user", "kill", "--signal=SIGKILL", self.unit]
+
+    def kill_all(self) -> None:
+        if self._dir is None:
+            try:
+                proc.run(self.kill_argv(), timeout_s=10)
+            except proc.ToolMissing:
+                pass
+            return
+        super().kill_all()
 
     def attach(self, pid: int, proc_root: Path = Path("/proc")) -> bool:
         """Find the scope's directory from the command's own /proc/<pid>/cgroup (once systemd-run moved it)."""
