@@ -120,6 +120,7 @@ def _open(tmp_path: Path, fk: FakeKernel, **kw: object) -> cgroups.CgroupHandle:
         fs=fk,
         which=lambda _n: None,
         env={},
+        system_dir=tmp_path / "no-systemd",
         **kw,  # type: ignore[arg-type]
     )
 
@@ -226,7 +227,9 @@ def test_hybrid_host_without_v2_controllers_falls_back_to_v1(tmp_path: Path) -> 
     for ctl in ("pids", "memory", "cpuacct"):
         (root / ctl / "ci").mkdir(parents=True)
     (tmp_path / "self_cgroup").write_text("4:memory:/ci\n8:pids:/ci\n2:cpuacct:/ci\n0::/\n")
-    cg = open_cgroup("airlock-t1", LIMITS, root=root, proc_cgroup=tmp_path / "self_cgroup", fs=fk, env={})
+    cg = open_cgroup(
+        "airlock-t1", LIMITS, root=root, proc_cgroup=tmp_path / "self_cgroup", fs=fk, env={}, system_dir=tmp_path
+    )
     assert cg.kind == "v1"
     assert (root / "pids" / "ci" / "airlock-t1" / "pids.max").read_text() == str(LIMITS.pids + EXTRA_PIDS)
     assert (root / "memory" / "ci" / "airlock-t1" / "memory.limit_in_bytes").read_text() == str(64 << 20)
@@ -236,7 +239,9 @@ def test_hybrid_host_without_v2_controllers_falls_back_to_v1(tmp_path: Path) -> 
 
 def test_no_cgroups_at_all_enforces_nothing_and_says_so(tmp_path: Path) -> None:
     (tmp_path / "self_cgroup").write_text("")
-    cg = open_cgroup("airlock-t1", LIMITS, root=tmp_path / "none", proc_cgroup=tmp_path / "self_cgroup", env={})
+    cg = open_cgroup(
+        "airlock-t1", LIMITS, root=tmp_path / "none", proc_cgroup=tmp_path / "self_cgroup", env={}, system_dir=tmp_path
+    )
     assert cg.kind == "none"
     assert cg.unenforced() == ["pids", "memory", "cpu"]
     assert cg.why() != ""
@@ -257,6 +262,7 @@ def test_systemd_user_scope_when_our_cgroup_is_not_ours(tmp_path: Path) -> None:
         fs=fk,
         which=lambda n: "/usr/bin/systemd-run" if n == "systemd-run" else None,
         env={"XDG_RUNTIME_DIR": str(run)},
+        system_dir=tmp_path / "no-systemd",
     )
     assert isinstance(cg, cgroups.SystemdScope)
     assert cg.unenforced() == []
@@ -289,21 +295,21 @@ def test_systemd_user_scope_when_our_cgroup_is_not_ours(tmp_path: Path) -> None:
     assert cg.pids_in() == [77]
 
 
-def test_systemd_scope_is_not_offered_to_root(tmp_path: Path) -> None:
-    fk = _host(tmp_path, "/system.slice/x.service", readonly=True, uid=0)
-    run = tmp_path / "run"
-    (run / "systemd").mkdir(parents=True)
-    (run / "systemd" / "private").write_text("")
-    cg = open_cgroup(
-        "airlock-t1",
-        LIMITS,
-        root=fk.mount,
-        proc_cgroup=tmp_path / "self_cgroup",
-        fs=fk,
-        which=lambda _n: "/usr/bin/systemd-run",
-        env={"XDG_RUNTIME_DIR": str(run)},
-    )
+def test_root_gets_a_system_scope_when_its_unit_is_not_ours(tmp_path: Path) -> None:
+    fk = _host(tmp_path, "/system.slice/ci-runner.service", uid=0)
+    sysd = tmp_path / "run-systemd"
+    sysd.mkdir()
+    (sysd / "private").write_text("")
+    kw = {"root": fk.mount, "proc_cgroup": tmp_path / "self_cgroup", "fs": fk, "env": {}}
+    cg = open_cgroup("airlock-t1", LIMITS, which=lambda n: f"/usr/bin/{n}", system_dir=sysd, **kw)  # type: ignore[arg-type]
+    assert isinstance(cg, cgroups.SystemdScope)
+    assert cg.unenforced() == []
+    assert cg.wrap(["x"])[:3] == ["/usr/bin/systemd-run", "--scope", "--quiet"]
+    assert cg.kill_argv() == ["/usr/bin/systemctl", "kill", "--signal=SIGKILL", "airlock-t1.scope"]
+    # no system manager reachable (a container): nothing, and why names the way out
+    cg = open_cgroup("airlock-t1", LIMITS, which=lambda n: f"/usr/bin/{n}", system_dir=tmp_path / "none", **kw)  # type: ignore[arg-type]
     assert cg.kind == "none"
+    assert "not delegated" in cg.why() and "no systemd manager" in cg.why()
 
 
 # ------------------------------------------------------------------------------------------ real cgroup v1 here

@@ -13,6 +13,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,11 @@ LIMIT_NAMES = ("pids", "memory", "cpu")
 SELF_LEAF = "airlock-self"
 SYSTEMD_UNIT_SUFFIXES = (".service", ".scope", ".slice")
 KILL_WAIT_S = 10.0
+SYSTEMD_SYSTEM_DIR = Path("/run/systemd")
+NO_SYSTEMD = (
+    "no systemd manager for `systemd-run --scope` (root: /run/systemd/private; a user: XDG_RUNTIME_DIR and its "
+    "systemd/private socket, `loginctl enable-linger <user>` for CI users)"
+)
 
 
 class CgroupHandle:
@@ -448,21 +454,20 @@ def _open_v2(name: str, limits: Limits, mount: Path, own: str, fs: CgroupFS) -> 
 
 
 class SystemdScope(CgroupV2):
-    """Where our own v2 cgroup is not ours to divide: `systemd-run --user --scope` makes a transient scope with
-    TasksMax/MemoryMax, and systemd's user manager (which has the delegated subtree) enforces them. The scope's
+    """Where our own v2 cgroup is not ours to divide: `systemd-run --scope` (`--user` unless root) makes a transient
+    scope with TasksMax/MemoryMax, and the systemd manager, which owns the subtree, enforces them. The scope's
     directory is known once the command runs: call attach(pid) after spawning wrap(argv); until then kill_all
     asks systemd to kill the unit."""
 
     kind = "systemd-scope"
 
-    def __init__(
-        self, name: str, limits: Limits, systemd_run: str, mount: Path, enabled: set[str], fs: CgroupFS, reason: str
-    ) -> None:
-        super().__init__(None, enabled, limits, fs, reason)
+    def __init__(self, name: str, limits: Limits, manager: SystemdManager, mount: Path, fs: CgroupFS) -> None:
+        super().__init__(None, manager.enabled, limits, fs, manager.reason)
+        self.user = manager.user
+        self.systemd_run = manager.systemd_run
         self.unit = f"{name}.scope"
         self.mount = mount
         self.limits = limits
-        self.systemd_run = systemd_run
 
     def wrap(self, argv: list[str]) -> list[str]:
         props = []
@@ -472,7 +477,7 @@ class SystemdScope(CgroupV2):
             props += ["-p", f"MemoryMax={self.limits.memory_mb}M", "-p", "MemorySwapMax=0"]
         return [
             self.systemd_run,
-            "--user",
+            *(["--user"] if self.user else []),
             "--scope",
             "--quiet",
             "--collect",
@@ -485,7 +490,7 @@ class SystemdScope(CgroupV2):
     def kill_argv(self) -> list[str]:
         """systemd kills the scope's processes: the fallback while its directory is not known."""
         systemctl = str(Path(self.systemd_run).with_name("systemctl"))
-        return [systemctl, "--user", "kill", "--signal=SIGKILL", self.unit]
+        return [systemctl, *(["--user"] if self.user else []), "kill", "--signal=SIGKILL", self.unit]
 
     def kill_all(self) -> None:
         if self._dir is None:
@@ -520,37 +525,46 @@ class SystemdScope(CgroupV2):
         """--collect: systemd removes the scope once its last process is gone."""
 
 
-def _user_manager_controllers(mount: Path, fs: CgroupFS) -> set[str]:
-    uid = fs.euid()
-    d = mount / "user.slice" / f"user-{uid}.slice" / f"user@{uid}.service"
-    return set(fs.read(d / "cgroup.controllers").split())
+@dataclass(frozen=True)
+class SystemdManager:
+    systemd_run: str
+    user: bool  # the user's manager (systemd-run --user), else the system manager (root)
+    enabled: set[str]  # the controllers its scopes get, among pids and memory
+    reason: str  # what is missing, when something is
 
 
-def _systemd_user_manager(
-    mount: Path, fs: CgroupFS, which: Callable[[str], str | None], env: Mapping[str, str]
-) -> tuple[str, set[str], str] | None:
-    """systemd-run on PATH, a user manager reachable (its private socket), holding pids or memory:
-    (systemd-run, the controllers it can limit, what is missing)."""
+def systemd_manager(
+    mount: Path,
+    fs: CgroupFS,
+    which: Callable[[str], str | None],
+    env: Mapping[str, str],
+    system_dir: Path = SYSTEMD_SYSTEM_DIR,
+) -> SystemdManager | None:
+    """systemd-run on PATH and a reachable manager (its private socket) whose scopes get pids or memory:
+    the system manager for root, the user's own manager otherwise."""
     exe = which("systemd-run")
-    runtime_dir = env.get("XDG_RUNTIME_DIR", "")
-    if fs.euid() == 0 or not exe or not runtime_dir or not Path(runtime_dir, "systemd", "private").exists():
+    if not exe:
         return None
-    enabled = _user_manager_controllers(mount, fs) & {"pids", "memory"}
+    uid = fs.euid()
+    if uid == 0:
+        sock = system_dir / "private"
+        owned = mount  # the system manager owns the root; its scopes get what the root gives its children
+        controllers = fs.read(owned / "cgroup.subtree_control").split()
+    else:
+        runtime_dir = env.get("XDG_RUNTIME_DIR", "")
+        if not runtime_dir:
+            return None
+        sock = Path(runtime_dir, "systemd", "private")
+        owned = mount / "user.slice" / f"user-{uid}.slice" / f"user@{uid}.service"
+        controllers = fs.read(owned / "cgroup.controllers").split()
+    if not sock.exists():
+        return None
+    enabled: set[str] = {c for c in ("pids", "memory") if c in controllers}
     if not enabled:
         return None
     missing = [c for c in ("pids", "memory") if c not in enabled]
-    reason = f"systemd user manager does not hold the {', '.join(missing)} controller (Delegate= in user@.service)"
-    return exe, enabled, reason
-
-
-def _systemd_user_scope(
-    name: str, limits: Limits, mount: Path, fs: CgroupFS, which: Callable[[str], str | None], env: Mapping[str, str]
-) -> SystemdScope | None:
-    found = _systemd_user_manager(mount, fs, which, env)
-    if found is None:
-        return None
-    exe, enabled, reason = found
-    return SystemdScope(name, limits, exe, mount, enabled, fs, reason)
+    where = "the system manager" if uid == 0 else "the user manager (Delegate= in user@.service)"
+    return SystemdManager(exe, uid != 0, enabled, f"{where} does not hold the {', '.join(missing)} controller")
 
 
 # --------------------------------------------------------------------------------------------------- the choice
@@ -563,6 +577,7 @@ def probe(
     fs: CgroupFS | None = None,
     which: Callable[[str], str | None] = shutil.which,
     env: Mapping[str, str] | None = None,
+    system_dir: Path = SYSTEMD_SYSTEM_DIR,
 ) -> tuple[str, list[str], str]:
     """What open_cgroup would get here, without creating or moving anything: (kind, unenforced limits, why)."""
     fs = fs or CgroupFS()
@@ -595,11 +610,11 @@ def probe(
         why = f"cgroup v1: no writable {', '.join(missing)} hierarchy under {root}" if missing else ""
         return "v1", missing, why
     if mount is not None and mount == root:
-        found = _systemd_user_manager(mount, fs, which, env)
-        if found is not None:
-            missing = [c for c in ("pids", "memory") if c not in found[1]]
-            return "systemd-scope", missing, found[2] if missing else ""
-        reasons.append("no systemd user manager for `systemd-run --user --scope`")
+        manager = systemd_manager(mount, fs, which, env, system_dir)
+        if manager is not None:
+            missing = [c for c in ("pids", "memory") if c not in manager.enabled]
+            return "systemd-scope", missing, manager.reason if missing else ""
+        reasons.append(NO_SYSTEMD)
     return "none", list(LIMIT_NAMES), "; ".join(reasons) or f"no cgroup filesystem at {root}"
 
 
@@ -612,6 +627,7 @@ def open_cgroup(
     fs: CgroupFS | None = None,
     which: Callable[[str], str | None] = shutil.which,
     env: Mapping[str, str] | None = None,
+    system_dir: Path = SYSTEMD_SYSTEM_DIR,
 ) -> CgroupHandle:
     """v2 in a delegated subtree, else v1, else a systemd user scope, else a handle that enforces nothing."""
     fs = fs or CgroupFS()
@@ -634,12 +650,9 @@ def open_cgroup(
     if v1.dirs:
         return v1
     reasons.append(v1.why())
-    if mount is not None and mount == root:  # pure v2 host: systemd's user manager may hold a delegated subtree
-        scope = _systemd_user_scope(name, limits, mount, fs, which, env)
-        if scope is not None:
-            return scope
-        reasons.append(
-            "no systemd user manager for `systemd-run --user --scope` (needs XDG_RUNTIME_DIR and its "
-            "systemd/private socket; `loginctl enable-linger <user>` for CI users)"
-        )
+    if mount is not None and mount == root:  # pure v2 host: a systemd manager may make a scope for us
+        manager = systemd_manager(mount, fs, which, env, system_dir)
+        if manager is not None:
+            return SystemdScope(name, limits, manager, mount, fs)
+        reasons.append(NO_SYSTEMD)
     return CgroupHandle("; ".join(r for r in reasons if r) or f"no cgroup filesystem at {root}")

@@ -157,8 +157,11 @@ def cgroup_problems(
     fs: cgroups.CgroupFS | None = None,
     which: Callable[[str], str | None] = shutil.which,
     env: Mapping[str, str] | None = None,
+    system_dir: Path = cgroups.SYSTEMD_SYSTEM_DIR,
 ) -> list[Problem]:
-    kind, unenforced, why = cgroups.probe(root=root, proc_cgroup=proc_cgroup, fs=fs, which=which, env=env)
+    kind, unenforced, why = cgroups.probe(
+        root=root, proc_cgroup=proc_cgroup, fs=fs, which=which, env=env, system_dir=system_dir
+    )
     return [
         Problem(f"the {limit} limit cannot be enforced with cgroups here ({kind}: {why})", CGROUP_FIX[limit])
         for limit in unenforced
@@ -236,6 +239,7 @@ def diagnose(
         fs=cgroup_fs,
         which=which,
         env=env,
+        system_dir=root / "run" / "systemd",
     )
     if bwrap_help is None:
         bwrap_help = _bwrap_help(bwrap) if os.path.isfile(bwrap) else ""
