@@ -100,7 +100,7 @@ def test_run_flag_overrides_policy_commands(tmp_path: Path) -> None:
     (project / "airlock.toml").write_text('[runtime]\ncommands = ["true"]\ntimeout_s = 1\n')
     code, report, _ = scan_json(project, "--stages", "runtime", "--run", "sleep 30", tmp_path=tmp_path)
     assert [f["rule_id"] for f in _runtime_findings(report)] == ["runtime.timeout"]
-    assert code == 0  # runtime.timeout is medium; the default gate fails on high
+    assert code == 1  # runtime.timeout is medium, and the runtime stage's default threshold is medium
 
 
 def test_no_commands_skips_the_stage(tmp_path: Path) -> None:

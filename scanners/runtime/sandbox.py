@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import proc
 from pipeline.policy import RuntimePolicy, ToolConfig
+from scanners.runtime.cgroups import CGROUP_V1, EXTRA_PIDS, Cgroups, _own_cgroup  # noqa: F401 - moved; re-exported
 from scanners.tooling import find_tool
 
 INSIDE_DIR = Path(__file__).parent / "inside"
@@ -35,8 +34,6 @@ MASKED_FILES = (
     "/etc/ssh/ssh_host_ecdsa_key",
     "/etc/ssh/ssh_host_ed25519_key",
 )
-CGROUP_V1 = Path("/sys/fs/cgroup")
-EXTRA_PIDS = 6  # strace, the two bwrap processes and the init helper share the cgroup with the command
 
 
 class SandboxUnavailable(Exception):
@@ -112,131 +109,6 @@ class Usage:
     peak_memory_mb: float
     peak_pids: int
     limit_hit: str = ""
-
-
-def _own_cgroup(controller: str) -> Path | None:
-    """Our own cgroup v1 directory for a controller (we nest under it so the host's limits still apply)."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) == 3 and controller in parts[1].split(","):
-            base = CGROUP_V1 / parts[1]
-            if not base.is_dir():
-                base = CGROUP_V1 / controller
-            return base / parts[2].lstrip("/")
-    return None
-
-
-class Cgroups:
-    """One throwaway v1 cgroup per command in the pids, memory and cpuacct controllers."""
-
-    CONTROLLERS = ("pids", "memory", "cpuacct")
-
-    def __init__(self, name: str, limits: Limits) -> None:
-        self.dirs: dict[str, Path] = {}
-        for ctl in self.CONTROLLERS:
-            parent = _own_cgroup(ctl)
-            if parent is None or not parent.is_dir():
-                continue
-            d = parent / name
-            try:
-                d.mkdir()
-            except OSError:
-                continue
-            self.dirs[ctl] = d
-        try:
-            if "pids" in self.dirs:
-                (self.dirs["pids"] / "pids.max").write_text(str(limits.pids + EXTRA_PIDS))
-            if "memory" in self.dirs:
-                mem = self.dirs["memory"]
-                (mem / "memory.limit_in_bytes").write_text(str(limits.memory_mb << 20))
-                sw = mem / "memory.memsw.limit_in_bytes"
-                if sw.exists():
-                    sw.write_text(str(limits.memory_mb << 20))
-        except OSError:
-            self.remove()
-            self.dirs = {}
-
-    @property
-    def has_pids(self) -> bool:
-        return "pids" in self.dirs
-
-    @property
-    def has_memory(self) -> bool:
-        return "memory" in self.dirs
-
-    def join(self) -> None:
-        """preexec_fn: move the calling (about to exec strace) process into every cgroup."""
-        for d in self.dirs.values():
-            (d / "cgroup.procs").write_text(str(os.getpid()))
-
-    def _read(self, ctl: str, name: str) -> str:
-        d = self.dirs.get(ctl)
-        if d is None:
-            return ""
-        try:
-            return (d / name).read_text()
-        except OSError:
-            return ""
-
-    def cpu_s(self) -> float:
-        text = self._read("cpuacct", "cpuacct.usage").strip()
-        return int(text) / 1e9 if text.isdigit() else 0.0
-
-    def peak_memory_mb(self) -> float:
-        text = self._read("memory", "memory.max_usage_in_bytes").strip()
-        return int(text) / (1 << 20) if text.isdigit() else 0.0
-
-    def peak_pids(self) -> int:
-        text = self._read("pids", "pids.peak").strip()
-        return max(0, int(text) - EXTRA_PIDS + 2) if text.isdigit() else 0
-
-    def pids_limit_hit(self) -> bool:
-        for line in self._read("pids", "pids.events").splitlines():
-            k, _, v = line.partition(" ")
-            if k == "max" and v.strip().isdigit() and int(v) > 0:
-                return True
-        return False
-
-    def memory_limit_hit(self) -> bool:
-        for line in self._read("memory", "memory.oom_control").splitlines():
-            k, _, v = line.partition(" ")
-            if k in ("oom_kill", "under_oom") and v.strip().isdigit() and int(v) > 0:
-                return True
-        return False
-
-    def pids_in(self) -> list[int]:
-        for ctl in ("pids", "memory", "cpuacct"):
-            text = self._read(ctl, "cgroup.procs")
-            if text:
-                return [int(x) for x in text.split() if x.isdigit()]
-        return []
-
-    def kill_all(self) -> None:
-        """SIGKILL every process in the group until none is left (a fork bomb keeps forking while we kill)."""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            pids = [p for p in self.pids_in() if p != os.getpid()]
-            if not pids:
-                return
-            for p in pids:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            time.sleep(0.02)
-
-    def remove(self) -> None:
-        for d in self.dirs.values():
-            for _ in range(50):
-                try:
-                    d.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.05)
 
 
 # --- who the sandboxed code is on the host ------------------------------------------------------------------

@@ -27,13 +27,13 @@ from scanners.interface import ScanContext
 from scanners.runtime import commands, fsdiff, rules, seccomp
 from scanners.runtime import strace as tracer
 from scanners.runtime.canaries import CanarySet, plant
+from scanners.runtime.cgroups import CgroupHandle, SystemdScope, open_cgroup
 from scanners.runtime.proxy import Allowlist, ProxyServer
 from scanners.runtime.sandbox import (
     PROXY_PORT,
     SANDBOX_HOME,
     SANDBOX_WORKSPACE,
     Bind,
-    Cgroups,
     Identity,
     InitConfig,
     Limits,
@@ -229,6 +229,13 @@ class RuntimeScanner:
         paths = SandboxPaths(ws, home, run_dir, resolv)
         runs: list[rules.CommandRun] = []
         after: dict[str, fsdiff.Capture] = {}
+        # As root, RLIMIT_NPROC does not apply, so a pids cgroup is required unless the policy says otherwise.
+        required = (
+            policy.require_limits
+            if policy.require_limits is not None
+            else (("pids",) if os.geteuid() == 0 and not identity.switches else ())
+        )
+        unenforced: set[str] = set()
         try:
             for i, cmd in enumerate(cmds, 1):
                 start_events = len(server.snapshot())
@@ -251,6 +258,8 @@ class RuntimeScanner:
                     policy.read_paths,
                     carry=not last,
                     sb=sb,
+                    required=required,
+                    unenforced_notes=unenforced,
                 )
                 run.proxy = server.snapshot()[start_events:]
                 runs.append(run)
@@ -314,6 +323,11 @@ class RuntimeScanner:
                 notes.append(f"runtime: command {run.index} output tail: {run.output_tail}")
             notes.extend(run.notes)
         notes.extend(rules.analyse_fs(changes, collector))
+        if unenforced:
+            notes.append(
+                f"runtime: not enforced on this host (no cgroup controller): {', '.join(sorted(unenforced))}"
+                "; rlimits stand in where they can (see docs/runtime-hosts.md)"
+            )
         who = f"uid {identity.uid}" if identity.switches else f"airlock's own uid {os.geteuid()}"
         notes.append(f"runtime: the sandboxed code ran as {who} on the host")
         return ScanResult(
@@ -366,8 +380,10 @@ class RuntimeScanner:
         *,
         carry: bool,
         sb: Path,
+        required: tuple[str, ...],
+        unenforced_notes: set[str],
     ) -> tuple[rules.CommandRun, dict[str, fsdiff.Capture]]:
-        cg = Cgroups(f"airlock-{uuid.uuid4().hex[:12]}", limits)
+        cg = open_cgroup(f"airlock-{uuid.uuid4().hex[:12]}", limits)
         sync_r, sync_w = os.pipe()
         rel_r, rel_w = os.pipe()
         info_r, info_w = os.pipe()
@@ -383,11 +399,14 @@ class RuntimeScanner:
                 raise SandboxUnavailable(f"the seccomp supervisor cannot start: {exc}") from None
             if identity.switches:
                 os.chown(sock, identity.uid or 0, identity.gid or 0)
-            if os.geteuid() == 0 and not cg.has_pids:
+            missing = [x for x in required if x in cg.unenforced()]
+            if missing:
                 raise SandboxUnavailable(
-                    "running as root, RLIMIT_NPROC is not enforced and no cgroup pids controller is writable "
-                    "(/sys/fs/cgroup/pids); mount it, or run airlock as an unprivileged user"
+                    f"the {', '.join(missing)} limit cannot be enforced here ({cg.why() or 'no writable cgroup'}); "
+                    "fix the host (docs/runtime-hosts.md) or drop it from [runtime] require_limits"
                 )
+            for name in cg.unenforced():
+                unenforced_notes.add(name)
             as_mb = 0 if cg.has_memory else limits.memory_mb
             init = InitConfig(command, limits, as_mb, sync_w, rel_r, seccomp=True)
             sandbox = bwrap_argv(
@@ -397,7 +416,8 @@ class RuntimeScanner:
             if identity.switches:
                 inner = root_prep(mounts, identity) + inner + drop_to(identity)
             inner += sandbox
-            dirs = [str(d) for d in cg.dirs.values()]
+            dirs = [str(Path(f).parent) for f in cg.procs_files()]
+            inner = cg.wrap(inner)
             argv = ["/bin/sh", "-c", CGROUP_TRAMPOLINE, "airlock-cgroup", str(len(dirs)), *dirs, *inner]
             start = time.monotonic()
             p = proc.spawn(argv, env={"PATH": STANDARD_PATH}, pass_fds=(sync_w, rel_r, info_w))
@@ -410,6 +430,8 @@ class RuntimeScanner:
             try:
                 while p.poll() is None:
                     now = time.monotonic()
+                    if isinstance(cg, SystemdScope) and not cg.dirs:
+                        cg.attach(p.pid)
                     info.poll()
                     sync.poll()
                     if sync.report is not None:
@@ -507,13 +529,19 @@ class RuntimeScanner:
         return out
 
     @staticmethod
-    def _limits_from(cg: Cgroups, trace: tracer.Trace) -> list[str]:
+    def _limits_from(cg: CgroupHandle, trace: tracer.Trace) -> list[str]:
         subj, _init = rules.subjects(trace)
+        # As an unprivileged uid, RLIMIT_NPROC refuses the fork before the cgroup's own pids limit is reached.
+        nproc = any(
+            e.syscall in ("clone", "clone3", "fork", "vfork") and e.errno == "EAGAIN"
+            for pid in subj
+            for e in trace.procs[pid].events
+        )
         sigs = {s for pid in subj for s in trace.procs[pid].signals} | {trace.procs[pid].killed_by for pid in subj}
         found = [
             name
             for name, hit in (
-                ("pids", cg.pids_limit_hit()),
+                ("pids", cg.pids_limit_hit() or nproc),
                 ("memory", cg.memory_limit_hit()),
                 ("cpu", "SIGXCPU" in sigs),
                 ("file_size", "SIGXFSZ" in sigs),
