@@ -632,6 +632,12 @@ def analyse_usage(run: CommandRun, c: Collector, limits_text: dict[str, str]) ->
                 [],
                 [_usage_line(u)],
             )
+        elif hit == "trace":
+            c.overflow(
+                f"the syscall trace of command {run.index} reached {limits_text.get('trace', 'its limit')}; the "
+                "command was stopped so nothing after it goes unseen",
+                run,
+            )
         else:
             c.add(
                 "runtime.resource.limit-exceeded",

@@ -165,7 +165,10 @@ class RuntimeScanner:
             identity = resolve_identity(ctx.runtime.run_as)
         except SandboxUnavailable as exc:
             return self._error(str(exc), version)
-        tmp = Path(tempfile.mkdtemp(prefix="airlock-rt-"))
+        parent = tempfile.gettempdir()
+        if identity.switches and not reachable_by_others(parent):
+            parent = "/tmp"  # the sandbox's uid must reach its own scratch; /tmp is world-traversable
+        tmp = Path(tempfile.mkdtemp(prefix="airlock-rt-", dir=parent))
         try:
             return self._sandboxed(ctx, targets, bwrap, strace_bin, tmp, version, identity)
         except SandboxUnavailable as exc:
