@@ -63,6 +63,14 @@ def check_namespaces(bwrap: str, prefix: list[str] | None = None) -> None:
         raise SandboxUnavailable(str(exc)) from None
     if done.returncode != 0:
         why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        from scanners.runtime.hostcheck import explain_bwrap_failure
+
+        problem = explain_bwrap_failure(done.stderr, bwrap)
+        if problem is not None:
+            raise SandboxUnavailable(
+                f"bubblewrap cannot create namespaces on this host: {problem.what}. Fix: {problem.fix}. "
+                "airlock never runs the change unsandboxed."
+            )
         raise SandboxUnavailable(
             f"bubblewrap cannot create namespaces on this host ({why[:300]}). Enable unprivileged user namespaces "
             "(sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0; on Ubuntu "
