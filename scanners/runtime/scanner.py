@@ -275,6 +275,8 @@ class RuntimeScanner:
             server.shutdown()
             server.server_close()
         collector = rules.Collector(canaries)
+        if copy.stats.cap_hit:
+            collector.overflow(f"the change's tree was not copied whole into the sandbox: {copy.stats.cap_hit}")
         if server.dropped:
             collector.overflow(
                 f"the proxy's event log filled; {server.dropped} further requests were refused without being logged"
