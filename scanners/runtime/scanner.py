@@ -26,7 +26,7 @@ from reports.escape import terminal
 from scanners.interface import ScanContext
 from scanners.runtime import commands, fsdiff, rules, seccomp
 from scanners.runtime import strace as tracer
-from scanners.runtime.canaries import CanarySet, plant
+from scanners.runtime.canaries import Canary, CanarySet, plant
 from scanners.runtime.cgroups import CgroupHandle, SystemdScope, open_cgroup
 from scanners.runtime.proxy import Allowlist, ProxyServer
 from scanners.runtime.sandbox import (
@@ -313,8 +313,10 @@ class RuntimeScanner:
             "trace": f"{limits.trace_mb} MiB of syscall trace",
         }
         visible = tuple(b.dest for b in view_binds(policy.read_paths))
+        aliases = _canary_aliases(canaries, before, after)
+        ws_before = frozenset(before["workspace"])
         for run in runs:
-            rules.analyse_trace(run, collector, visible)
+            rules.analyse_trace(run, collector, visible, aliases, ws_before)
             rules.analyse_proxy(run, collector, policy.mode)
             rules.analyse_usage(run, collector, limit_text)
             u = run.usage
@@ -554,6 +556,28 @@ class RuntimeScanner:
             if hit
         ]
         return found
+
+
+def _canary_aliases(
+    canaries: CanarySet, before: dict[str, fsdiff.Snapshot], after: dict[str, fsdiff.Capture]
+) -> dict[str, Canary]:
+    """Files at the end of the run whose content is a canary file's: a hard link or copy made to read it elsewhere."""
+    roots = {"home": SANDBOX_HOME, "workspace": SANDBOX_WORKSPACE}
+    by_digest: dict[str, Canary] = {}
+    for path, canary in canaries.files.items():
+        for area, root in roots.items():
+            if path.startswith(root + "/"):
+                entry = before[area].get(path[len(root) + 1 :])
+                if entry is not None and entry.kind == "file":
+                    by_digest[entry.digest] = canary
+    out: dict[str, Canary] = {}
+    for area, root in roots.items():
+        cap = after.get(area)
+        for rel, entry in (cap.entries if cap else {}).items():
+            found = by_digest.get(entry.digest) if entry.kind == "file" else None
+            if found is not None and f"{root}/{rel}" != found.path:
+                out[f"{root}/{rel}"] = found
+    return out
 
 
 def _space_limits(captured: dict[str, fsdiff.Capture], limits: Limits) -> list[str]:
