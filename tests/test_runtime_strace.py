@@ -51,7 +51,7 @@ def test_spelled_and_resolved_paths_survive_any_file_name(name: str) -> None:
         ev = events[0]
         assert ev.result.isdigit() and ev.errno == ""
         assert ev.fdpath == str(d / name)
-        assert rules.resolved_path(ev) == str(d / name)
+        assert rules.resolved_path(ev, "/ws") == str(d / name)
     finally:
         rmtree(d)
 
@@ -61,7 +61,7 @@ def test_a_missing_file_is_resolved_against_the_decoded_dirfd(tmp_path: Path) ->
     assert len(events) == 1
     ev = events[0]
     assert ev.result == "-1" and ev.errno == "ENOENT" and ev.fdpath == ""
-    assert rules.resolved_path(ev) == str(tmp_path / "no ) = 3<such>")
+    assert rules.resolved_path(ev, "/ws") == str(tmp_path / "no ) = 3<such>")
 
 
 def test_lines_imitating_a_result_inside_arguments_keep_the_real_tail(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_lines_imitating_a_result_inside_arguments_keep_the_real_tail(tmp_path: 
     )
     ev = tracer.parse(tmp_path / "t").procs[7].events[0]
     assert (ev.result, ev.errno, ev.fdpath) == ("-1", "ENOENT", "")
-    assert rules.resolved_path(ev) == "/w/x) = 5</home/sandbox/.ssh/id_rsa>"
+    assert rules.resolved_path(ev, "/ws") == "/w/x) = 5</home/sandbox/.ssh/id_rsa>"
 
 
 def test_an_overlong_line_cuts_the_trace_loudly(tmp_path: Path) -> None:
