@@ -28,6 +28,9 @@ class ToolConfig:
     rules: tuple[str, ...] = ()  # extra rule files or directories (semgrep), absolute
 
 
+STAGE_DEFAULT_FAIL_ON = {"runtime": Severity.MEDIUM}
+
+
 @dataclass(frozen=True)
 class GatePolicy:
     fail_on: Severity = Severity.HIGH
@@ -36,7 +39,11 @@ class GatePolicy:
     stage_fail_on: Mapping[str, Severity] = field(default_factory=dict)
 
     def threshold(self, stage: str) -> Severity:
-        return self.stage_fail_on.get(stage, self.fail_on)
+        if stage in self.stage_fail_on:
+            return self.stage_fail_on[stage]
+        # The runtime stage fails at medium by default (DNS to unknown names, a download tool, a limit hit), or at
+        # the overall threshold when that is stricter.
+        return min(self.fail_on, STAGE_DEFAULT_FAIL_ON.get(stage, self.fail_on))
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,15 @@ class RuntimePolicy:
     memory_mb: int = 2048
     pids: int = 512
     file_size_mb: int = 512
+    disk_mb: int = 1024  # one tmpfs holds the workspace's and $HOME's changes and /tmp
+    max_files: int = 100_000  # inodes on that tmpfs
+    trace_mb: int = 256  # strace's logs on the host disk, all processes together
+    output_mb: int = 64  # the commands' stdout and stderr
+    proxy_connections: int = 64  # open at once
     env: Mapping[str, str] = field(default_factory=dict)
+    run_as: str = "auto"  # when airlock is root: the sandbox's unprivileged host uid ("auto", a name, "UID:GID")
+    read_paths: tuple[str, ...] = ()  # host paths the sandbox may read beyond its default view
+    require_limits: tuple[str, ...] | None = None  # limits whose absence is a stage error; None: pids when root
 
 
 @dataclass(frozen=True)
@@ -174,8 +189,18 @@ _RUNTIME_KEYS: dict[str, Check] = {
     "memory_mb": _int(16),
     "pids": _int(8),
     "file_size_mb": _int(1),
+    "disk_mb": _int(16),
+    "max_files": _int(1000),
+    "trace_mb": _int(8),
+    "output_mb": _int(1),
+    "proxy_connections": _int(1),
     "env": _str_map,
+    "run_as": _str,
+    "read_paths": _list(_str),
+    "require_limits": _list(_choice("pids", "memory", "cpu")),
 }
+# Keys that decide what the host exposes to the sandbox: never taken from the scanned tree's own policy.
+_HOST_RUNTIME_KEYS = ("run_as", "read_paths")
 _TOP_KEYS = ("stages", "gate", "tools", "image", "runtime", "paths")
 
 
@@ -237,6 +262,15 @@ def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: boo
     if "cache_dir" in image_fields:
         image_fields["cache_dir"] = _path("image.cache_dir", image_fields["cache_dir"], base_dir, False)
     runtime_fields = _fields("runtime.", _table("runtime", data.get("runtime", {})), _RUNTIME_KEYS)
+    host_keys = [k for k in _HOST_RUNTIME_KEYS if k in runtime_fields]
+    if confine and host_keys:
+        raise _Bad(
+            f"runtime.{host_keys[0]} decides what the host exposes to the sandbox and is not taken from the scanned "
+            "repository's own policy; pass it with --config"
+        )
+    for k in ("read_paths",):
+        if k in runtime_fields:
+            runtime_fields[k] = tuple(_path(f"runtime.{k}", p, base_dir, False) for p in runtime_fields[k])
     paths = _fields("paths.", _table("paths", data.get("paths", {})), {"exclude": _list(_str)})
     return Policy(
         stages=stages,

@@ -117,7 +117,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | str | None = None,
-          ) -> subprocess.Popen[bytes]:
+          pass_fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
     """Start a long-running tool whose output the caller streams and whose lifetime it polices (the sandbox).
 
     The process is registered so Ctrl-C still takes it down; call `release` once it has been reaped.
@@ -131,6 +131,7 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Pat
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError as exc:
         raise ToolMissing(f"{argv[0]} not found") from exc

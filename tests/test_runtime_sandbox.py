@@ -34,6 +34,12 @@ def _file_hash(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "absent"
 
 
+def _scratch_dirs() -> set[str]:
+    import tempfile
+
+    return {p.name for p in Path(tempfile.gettempdir()).glob("airlock-rt-*")}
+
+
 def _runtime_findings(report: dict) -> list[dict]:
     return [f for f in report["findings"] if f["stage"] == "runtime"]
 
@@ -53,9 +59,12 @@ def test_redteam_behaviour_is_contained_and_reported(case: str, tmp_path: Path) 
     home = Path(os.path.expanduser("~"))
     host_files = {p: _file_hash(p) for p in [home / ".bashrc", home / ".ssh" / "id_rsa", *HOST_SENTINELS]}
 
+    scratch_before = _scratch_dirs()
     code, report, done = scan_json(project, "--stages", "runtime", tmp_path=tmp_path)
 
     assert report, done.stderr
+    # Nothing left behind, whatever the code built in its sandbox.
+    assert _scratch_dirs() - scratch_before == set()
     stage = next(s for s in report["stages"] if s["name"] == "runtime")
     assert stage["status"] in ("passed", "failed"), stage
     got = {f["rule_id"] for f in _runtime_findings(report)}
@@ -100,7 +109,7 @@ def test_run_flag_overrides_policy_commands(tmp_path: Path) -> None:
     (project / "airlock.toml").write_text('[runtime]\ncommands = ["true"]\ntimeout_s = 1\n')
     code, report, _ = scan_json(project, "--stages", "runtime", "--run", "sleep 30", tmp_path=tmp_path)
     assert [f["rule_id"] for f in _runtime_findings(report)] == ["runtime.timeout"]
-    assert code == 0  # runtime.timeout is medium; the default gate fails on high
+    assert code == 1  # runtime.timeout is medium, and the runtime stage's default threshold is medium
 
 
 def test_no_commands_skips_the_stage(tmp_path: Path) -> None:

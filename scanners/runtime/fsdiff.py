@@ -1,15 +1,24 @@
-"""Filesystem diff: hash the workspace and the sandbox's $HOME before and after, and classify what changed."""
+"""Filesystem diff: the workspace and $HOME before (the host copies) and after (the sandbox's overlay, read through
+/proc/PID/root while the sandbox is held open), and what changed.
+
+Walks are iterative and capped (pipeline/fsutil); a cap that is hit is reported by the caller as a finding, never
+a silent stop. Files are opened with O_NOFOLLOW|O_NONBLOCK and checked to be regular, so a link or FIFO the code
+left behind is recorded, never followed or waited on.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from pipeline.fsutil import WalkStats, walk
 
 MAX_HASH_BYTES = 32 << 20  # larger files are compared by size and mtime
 MAX_ENTRIES = 200_000
+MAX_DEPTH = 256
 
 
 @dataclass(frozen=True)
@@ -23,27 +32,76 @@ class Entry:
 Snapshot = dict[str, Entry]
 
 
-def snapshot(root: Path) -> Snapshot:
-    out: Snapshot = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in dirnames + filenames:
-            if len(out) >= MAX_ENTRIES:
-                return out
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, root).replace(os.sep, "/")
+@dataclass
+class Capture:
+    entries: Snapshot = field(default_factory=dict)
+    stats: WalkStats = field(default_factory=WalkStats)
+    notes: list[str] = field(default_factory=list)
+
+
+def snapshot(
+    root: Path | str,
+    *,
+    max_entries: int = MAX_ENTRIES,
+    copy_to: Path | None = None,
+    owner: tuple[int, int] | None = None,
+) -> Capture:
+    """Hash every entry below root; with copy_to, also copy it there (the next command's starting tree)."""
+    cap = Capture()
+    base = os.fspath(root)
+    if copy_to is not None:
+        os.makedirs(copy_to, exist_ok=True)
+        if owner is not None:
+            os.lchown(copy_to, *owner)
+    for e in walk(base, max_entries=max_entries, max_depth=MAX_DEPTH, stats=cap.stats):
+        full = os.path.join(base, e.rel)
+        st = e.st
+        if stat.S_ISLNK(st.st_mode):
             try:
-                st = os.lstat(full)
+                target = os.readlink(full)
             except OSError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = Entry("link", st.st_mode, 0, os.readlink(full))
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = Entry("dir", st.st_mode, 0, "")
-            elif stat.S_ISREG(st.st_mode):
-                out[rel] = Entry("file", st.st_mode, st.st_size, _digest(full, st))
-            else:
-                out[rel] = Entry("other", st.st_mode, 0, "")
-    return out
+                target = "?"
+            cap.entries[e.rel] = Entry("link", st.st_mode, 0, target)
+        elif stat.S_ISDIR(st.st_mode):
+            cap.entries[e.rel] = Entry("dir", st.st_mode, 0, "")
+        elif stat.S_ISREG(st.st_mode):
+            cap.entries[e.rel] = Entry("file", st.st_mode, st.st_size, _digest(full, st))
+        else:
+            cap.entries[e.rel] = Entry("other", st.st_mode, 0, "")
+        if copy_to is not None:
+            _copy_entry(full, os.path.join(copy_to, e.rel), st, owner, cap.notes, e.rel)
+    return cap
+
+
+def _copy_entry(
+    src: str, dest: str, st: os.stat_result, owner: tuple[int, int] | None, notes: list[str], rel: str
+) -> None:
+    mode = stat.S_IMODE(st.st_mode) & 0o1777  # set-id bits never survive
+    try:
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(dest, 0o700)
+            os.chmod(dest, mode | 0o700)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(src), dest)
+        elif stat.S_ISREG(st.st_mode):
+            fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode & 0o777)
+                try:
+                    while chunk := os.read(fd, 1 << 20):
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(out, view) :]
+                finally:
+                    os.close(out)
+            finally:
+                os.close(fd)
+        else:
+            return  # FIFOs, sockets, devices do not carry over to the next command
+        if owner is not None:
+            os.lchown(dest, *owner)
+    except OSError as exc:
+        notes.append(f"runtime: {rel} was not carried to the next command: {exc.strerror or exc}")
 
 
 def _digest(path: str, st: os.stat_result) -> str:
@@ -51,11 +109,18 @@ def _digest(path: str, st: os.stat_result) -> str:
         return f"size={st.st_size},mtime={st.st_mtime_ns}"
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return "unreadable"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "not-regular"
+        while chunk := os.read(fd, 1 << 20):
+            h.update(chunk)
+    except OSError:
+        return "unreadable"
+    finally:
+        os.close(fd)
     return h.hexdigest()
 
 
@@ -81,6 +146,8 @@ def diff(area: str, before: Snapshot, after: Snapshot) -> list[Change]:
         b, a = before.get(rel), after.get(rel)
         if b == a:
             continue
+        if b is not None and a is not None and b.kind == a.kind == "dir" and b.mode & 0o7777 == a.mode & 0o7777:
+            continue  # an overlay copies a directory up when something below it changes: not itself a change
         if b is None:
             what = "added"
         elif a is None:

@@ -18,6 +18,7 @@ MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024
 MAX_EVENTS = 2000
 UPSTREAM_TIMEOUT_S = 30
+IDLE_TIMEOUT_S = 60  # a connection that sends nothing for this long gives its slot back
 
 
 @dataclass(frozen=True)
@@ -230,15 +231,36 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
 
 
 class ProxyServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """At most max_connections are served at once (each costs two host threads); one more is refused and counted,
+    so a flood of idle connections cannot grow airlock's own thread count."""
+
     daemon_threads = True
 
-    def __init__(self, path: str, allowlist: Allowlist, mode: str) -> None:
+    def __init__(self, path: str, allowlist: Allowlist, mode: str, max_connections: int = 64) -> None:
         self.allowlist = allowlist
         self.mode = mode
         self.events: list[ProxyEvent] = []
         self.dropped = 0
+        self.refused_connections = 0
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
         super().__init__(path, _Handler)
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                self.refused_connections += 1
+            self.shutdown_request(request)
+            return
+        request.settimeout(IDLE_TIMEOUT_S)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)  # type: ignore[misc]
+        finally:
+            self._slots.release()
 
     def record(self, event: ProxyEvent) -> None:
         with self._lock:

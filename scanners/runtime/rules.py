@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pipeline.models import Finding, Severity
 from reports.escape import terminal
 from scanners.runtime import fsdiff
-from scanners.runtime.canaries import CanarySet
+from scanners.runtime.canaries import Canary, CanarySet
 from scanners.runtime.proxy import ProxyEvent
-from scanners.runtime.sandbox import SANDBOX_HOME, SANDBOX_RUN, SANDBOX_WORKSPACE, Usage
-from scanners.runtime.strace import Event, Trace, strings
+from scanners.runtime.sandbox import Layout, Usage
+from scanners.runtime.seccomp import Refusal
+from scanners.runtime.strace import Event, Trace, dirfd_path, strings
 
 STAGE, TOOL = "runtime", "bwrap"
 MAX_EVIDENCE = 12
@@ -40,6 +41,11 @@ RULES: dict[str, tuple[Severity, str]] = {
     "runtime.resource.limit-exceeded": (Severity.MEDIUM, "Resource limit exceeded"),
     "runtime.timeout": (Severity.MEDIUM, "Command timed out"),
     "runtime.workspace.tamper": (Severity.HIGH, "CI configuration or tests changed at run time"),
+    "runtime.fs.write-escaped": (Severity.CRITICAL, "Write succeeded outside the writable areas"),
+    "runtime.fs.hidden-read": (Severity.MEDIUM, "Read of a host path the sandbox does not show"),
+    "runtime.sandbox.syscall-refused": (Severity.HIGH, "System call refused by the sandbox's seccomp filter"),
+    "runtime.probe.overflow": (Severity.HIGH, "A runtime probe was cut short"),
+    "runtime.process.daemon": (Severity.MEDIUM, "Process left running after the command returned"),
 }
 
 NETWORK_TOOLS = frozenset(
@@ -103,6 +109,7 @@ ESCALATION_CALLS = frozenset(
 )
 _ADDR4 = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)')
 _ADDR6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]+)"')
+_DIRFD_PREFIX = re.compile(r"^\s*(?:AT_FDCWD|-?\d+)(?:<[^<>]*>)?\s*,\s*")
 _NSPID = re.compile(r"^(-?\d+)(?: /\* (\d+) in strace's PID NS \*/)?")
 CI_PATHS = re.compile(
     r"^(\.github/workflows/|\.gitlab-ci\.yml$|\.circleci/|Jenkinsfile$|azure-pipelines\.yml$|\.travis\.yml$"
@@ -126,6 +133,10 @@ class CommandRun:
     output_hits: list[str]  # canary names seen in stdout/stderr
     output_tail: str  # escaped, bounded
     notes: list[str] = field(default_factory=list)
+    daemons: list[str] = field(default_factory=list)  # processes init found alive after the command returned
+    sync_lost: bool = False  # init never reported back: it was killed, so the sandbox's view could not be read
+    refusals: list[Refusal] = field(default_factory=list)  # calls the seccomp filter refused, from the supervisor
+    refusal_overflow: int = 0
 
 
 def esc(text: str, canaries: CanarySet) -> str:
@@ -138,8 +149,9 @@ def esc(text: str, canaries: CanarySet) -> str:
 class Collector:
     """Builds findings, one per (rule, key), with evidence lines merged and bounded."""
 
-    def __init__(self, canaries: CanarySet) -> None:
+    def __init__(self, canaries: CanarySet, layout: Layout) -> None:
         self.canaries = canaries
+        self.layout = layout
         self._items: dict[tuple[str, str], dict] = {}
 
     def add(
@@ -158,6 +170,20 @@ class Collector:
         for line in lines:
             if len(item["evidence"]) < MAX_EVIDENCE:
                 item["evidence"].append(esc(line, self.canaries))
+
+    def overflow(self, what: str, run: CommandRun | None = None) -> None:
+        """A probe hit a cap: fail closed, with what was cut named."""
+        self.add("runtime.probe.overflow", what[:80], f"a runtime probe was cut short: {what}", run, [], [what])
+
+    def limit(self, run: CommandRun | None, name: str, detail: str) -> None:
+        self.add(
+            "runtime.resource.limit-exceeded",
+            f"{run.index if run else 0}:{name}",
+            f"the {name} limit was hit: {detail}",
+            run,
+            [],
+            [detail],
+        )
 
     def findings(self) -> list[Finding]:
         out = []
@@ -181,9 +207,9 @@ class Collector:
         return out
 
 
-def subjects(trace: Trace) -> tuple[set[int], int]:
+def subjects(trace: Trace, layout: Layout) -> tuple[set[int], int]:
     """The processes the command created: descendants of airlock's init helper, minus its own helper threads."""
-    init = next((p.pid for p in trace.procs.values() if any(f"{SANDBOX_RUN}/bin/init.py" in e for e in p.execs)), 0)
+    init = next((p.pid for p in trace.procs.values() if any(layout.init_script in e for e in p.execs)), 0)
     if not init:
         return set(), 0
     out = set()
@@ -198,7 +224,7 @@ def subjects(trace: Trace) -> tuple[set[int], int]:
 def _write_intent(ev: Event) -> bool:
     if ev.syscall == "creat":
         return True
-    if ev.syscall in ("open", "openat"):
+    if ev.syscall in ("open", "openat", "openat2"):
         return any(f in ev.args for f in WRITE_FLAGS)
     return ev.syscall in (
         "unlink",
@@ -213,29 +239,104 @@ def _write_intent(ev: Event) -> bool:
     )
 
 
+AT_CALLS = frozenset({"openat", "openat2", "unlinkat", "renameat", "renameat2", "mkdirat", "fchmodat", "execveat"})
+
+
 def _path_arg(ev: Event) -> str:
-    s = strings(ev.args)
+    """The path the code spelled (after an *at() call's decoded dirfd, which may itself contain quotes)."""
+    args = ev.args
+    if ev.syscall in AT_CALLS:
+        m = _DIRFD_PREFIX.match(args)
+        if m:
+            args = args[m.end() :]
+    s = strings(args)
     return s[0] if s else ""
 
 
-def _is_shell_rc(path: str) -> bool:
-    if path.startswith(SANDBOX_HOME + "/"):
-        return path[len(SANDBOX_HOME) + 1 :] in SHELL_RC_NAMES
+def resolved_path(ev: Event, workspace: str) -> str:
+    """The path the kernel opened when it returned an fd; else the spelled path made absolute against the dirfd the
+    kernel decoded (or the workspace), with doubled slashes and dot segments collapsed."""
+    if ev.fdpath.startswith("/"):
+        return ev.fdpath
+    path = _path_arg(ev)
+    if not path:
+        return ""
+    if not path.startswith("/"):
+        base = dirfd_path(ev.args) if ev.syscall in AT_CALLS else ""
+        path = posixpath.join(base or workspace, path)
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
+def _is_shell_rc(path: str, home: str) -> bool:
+    if path.startswith(home + "/"):
+        return path[len(home) + 1 :] in SHELL_RC_NAMES
     return bool(ETC_RC.match(path))
 
 
-def analyse_trace(run: CommandRun, c: Collector) -> None:
+# Where the sandboxed code may write: its overlays, /tmp (and /var/tmp, a link to it), /dev/shm, and devices.
+WRITABLE = ("/tmp/", "/var/tmp/", "/dev/")  # noqa: S108 - and the layout's workspace and $HOME
+SANDBOX_VIEW = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/dev", "/tmp",
+                "/run", "/var/tmp")  # fmt: skip
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def analyse_trace(
+    run: CommandRun,
+    c: Collector,
+    visible: tuple[str, ...] = (),
+    aliases: dict[str, Canary] | None = None,
+    workspace_before: frozenset[str] = frozenset(),
+) -> None:
+    """aliases: sandbox paths whose content is a canary's (hard links, copies); workspace_before: the workspace's
+    paths before the run, so a write-intent open of an existing test, CI or policy file is tamper even if restored."""
     trace = run.trace
-    subj, init = subjects(trace)
+    if trace.truncated:
+        c.overflow(
+            f"the syscall trace of command {run.index} passed its event cap; later events were not analysed", run
+        )
+    if run.sync_lost:
+        c.add(
+            "runtime.privilege.escalation-attempt",
+            "init-killed",
+            "the sandbox's init process was killed or stopped before it could report, hiding the file changes",
+            run,
+            [],
+            ["no report from the sandbox's init process"],
+        )
+    for r in run.refusals:
+        chain = trace.chain(r.pid)
+        cut = next((i for i, e in enumerate(chain) if c.layout.init_script in e), -1)
+        args = ", ".join(hex(a) for a in r.args[:3])
+        c.add("runtime.sandbox.syscall-refused", f"{r.family}:{r.syscall}",
+              f"the sandbox refused {r.syscall}() ({r.family}): no install, test or build needs it",
+              run, chain[cut + 1 :], [f"{r.syscall}({args}) refused with EPERM, pid {r.pid}"])
+    if run.refusal_overflow:
+        c.overflow(f"{run.refusal_overflow} further refused system calls were not recorded", run)
+    for d in run.daemons:
+        c.add(
+            "runtime.process.daemon",
+            d[:120],
+            f"a process was still running after the command returned: {d}",
+            run,
+            [],
+            [d],
+        )
+    lay = c.layout
+    view = SANDBOX_VIEW + tuple(visible) + (lay.workspace, lay.home)
+    writable = WRITABLE + (lay.workspace + "/", lay.home + "/")
+    subj, init = subjects(trace, lay)
     supervisors = {init} | {
         p for p in trace.procs if init and p not in subj and p != init and not trace.procs[p].thread
     }
     memfd_pids: set[int] = set()
-    canary_files = c.canaries.files
+    canary_files = {**c.canaries.files, **(aliases or {})}
     for pid in sorted(subj):
         proc = trace.procs[pid]
         chain = trace.chain(pid)
-        cut = next((i for i, e in enumerate(chain) if f"{SANDBOX_RUN}/bin/init.py" in e), -1)
+        cut = next((i for i, e in enumerate(chain) if c.layout.init_script in e), -1)
         chain = chain[cut + 1 :]
         for ev in proc.events:
             name = ev.syscall
@@ -263,18 +364,19 @@ def analyse_trace(run: CommandRun, c: Collector) -> None:
                 fd_exec = re.match(r"^(/proc/(self|\d+)/fd/\d+|/dev/fd/\d+)$", path) or (
                     name == "execveat" and "AT_EMPTY_PATH" in ev.args
                 )
-                if fd_exec and (memfd_pids & ({pid} | set(_ancestors(trace, pid)))):
+                if fd_exec:  # memfd, O_TMPFILE or a deleted file: nothing on disk to scan
                     c.add(
                         "runtime.process.fileless-exec",
                         str(pid),
-                        "a program created in memory (memfd) was executed",
+                        "a program was executed from a file descriptor (memfd, O_TMPFILE or a deleted file)"
+                        + (" created in memory" if memfd_pids & ({pid} | set(_ancestors(trace, pid))) else ""),
                         run,
                         chain,
                         [ev.line],
                     )
             elif name == "memfd_create" and ev.result.isdigit():
                 memfd_pids.add(pid)
-            elif name in ("connect", "sendto"):
+            elif name in ("connect", "sendto", "sendmsg", "sendmmsg"):
                 _network(ev, run, chain, c)
             elif name in ESCALATION_CALLS:
                 c.add(
@@ -293,25 +395,38 @@ def analyse_trace(run: CommandRun, c: Collector) -> None:
                     )
             elif name in ("kill", "tkill", "tgkill"):
                 _signal(ev, trace, pid, supervisors, subj, run, chain, c)
-            if name in ("open", "openat", "creat"):
+            if name in ("open", "openat", "openat2", "creat"):
                 _open(ev, run, chain, c, canary_files)
-            if _write_intent(ev) and ev.errno == "ENOENT" and CRON.match(_path_arg(ev)):
+                _visibility(ev, run, chain, c, view)
+            if _write_intent(ev) and ev.errno == "ENOENT" and CRON.match(resolved_path(ev, lay.workspace)):
                 c.add(
                     "runtime.persistence.cron",
-                    _path_arg(ev),
-                    f"the change tried to write {_path_arg(ev)}",
+                    resolved_path(ev, lay.workspace),
+                    f"the change tried to write {resolved_path(ev, lay.workspace)}",
                     run,
                     chain,
                     [ev.line],
                 )
-            elif _write_intent(ev) and ev.errno in DENIED:
-                path = _path_arg(ev)
-                if ev.errno == "EROFS" or path.startswith("/"):
+            elif _write_intent(ev) and ev.result != "-1" and _escaped(ev, lay, writable):
+                path = resolved_path(ev, lay.workspace)
+                c.add(
+                    "runtime.fs.write-escaped",
+                    path,
+                    f"the change wrote outside its writable areas: {path}",
+                    run,
+                    chain,
+                    [ev.line],
+                )
+            elif _write_intent(ev) and ev.errno and ev.errno != "EEXIST":
+                path = resolved_path(ev, lay.workspace)
+                # Any errno (EROFS, EACCES, EPERM, ENOENT): the attempt shows intent. Inside the writable areas a
+                # failure is ordinary (a missing file to unlink), so only paths outside them count.
+                if ev.errno == "EROFS" or (path.startswith("/") and not _under(path, writable)):
                     if CRON.match(path):
                         c.add(
                             "runtime.persistence.cron", path, f"the change tried to write {path}", run, chain, [ev.line]
                         )
-                    elif _is_shell_rc(path):
+                    elif _is_shell_rc(path, lay.home):
                         c.add(
                             "runtime.persistence.shell-rc",
                             path,
@@ -329,9 +444,10 @@ def analyse_trace(run: CommandRun, c: Collector) -> None:
                             chain,
                             [ev.line],
                         )
-            elif _write_intent(ev) and ev.result != "-1" and name in ("open", "openat", "creat"):
-                path = _path_arg(ev)
-                if _is_shell_rc(path):
+            elif _write_intent(ev) and ev.result != "-1" and name in ("open", "openat", "openat2", "creat"):
+                path = resolved_path(ev, lay.workspace)
+                _tamper_intent(path, workspace_before, run, chain, c, ev)
+                if _is_shell_rc(path, lay.home):
                     c.add(
                         "runtime.persistence.shell-rc",
                         path,
@@ -340,7 +456,7 @@ def analyse_trace(run: CommandRun, c: Collector) -> None:
                         chain,
                         [ev.line],
                     )
-                elif path.startswith(f"{SANDBOX_WORKSPACE}/.git/hooks/") or path.startswith(".git/hooks/"):
+                elif path.startswith(f"{lay.workspace}/.git/hooks/") or path.startswith(".git/hooks/"):
                     c.add(
                         "runtime.persistence.git-hook",
                         posixpath.basename(path),
@@ -349,6 +465,40 @@ def analyse_trace(run: CommandRun, c: Collector) -> None:
                         chain,
                         [ev.line],
                     )
+
+
+def _tamper_intent(
+    path: str, before: frozenset[str], run: CommandRun, chain: list[str], c: Collector, ev: Event
+) -> None:
+    ws = c.layout.workspace
+    if not path.startswith(ws + "/"):
+        return
+    rel = path[len(ws) + 1 :]
+    if rel in before and "__pycache__" not in rel and (CI_PATHS.match(rel) or TEST_PATHS.search(rel)):
+        c.add("runtime.workspace.tamper", rel, f"the change opened {rel} for writing during the run", run, chain,
+              [ev.line])
+
+
+def _escaped(ev: Event, lay: Layout, writable: tuple[str, ...]) -> bool:
+    path = resolved_path(ev, lay.workspace)
+    return path.startswith("/") and not _under(path, writable) and path not in ("/dev/null",)
+
+
+def _visibility(ev: Event, run: CommandRun, chain: list[str], c: Collector, view: tuple[str, ...]) -> None:
+    lay = c.layout
+    """A path outside everything the sandbox shows: the code went looking for the host (whatever errno it got)."""
+    norm = resolved_path(ev, lay.workspace)
+    if not norm.startswith("/") or _under(norm, view) or SENSITIVE.match(norm):
+        return
+    top = "/" + norm.lstrip("/").split("/", 1)[0]
+    c.add(
+        "runtime.fs.hidden-read",
+        top,
+        f"the change looked for {norm}, which the sandbox does not show",
+        run,
+        chain,
+        [ev.line],
+    )
 
 
 def _ancestors(trace: Trace, pid: int) -> list[int]:
@@ -361,22 +511,19 @@ def _ancestors(trace: Trace, pid: int) -> list[int]:
 
 
 def _open(ev: Event, run: CommandRun, chain: list[str], c: Collector, canary_files: dict) -> None:
-    path = _path_arg(ev)
-    if not path:
+    lay = c.layout
+    norm = resolved_path(ev, lay.workspace)
+    if not norm:
         return
-    norm = (
-        posixpath.normpath(path)
-        if path.startswith("/")
-        else posixpath.normpath(posixpath.join(SANDBOX_WORKSPACE, path))
-    )
-    canary = canary_files.get(norm)
-    if canary is None and not path.startswith("/"):
-        canary = next((cf for p, cf in canary_files.items() if p.endswith("/" + path.lstrip("./"))), None)
+    # Matched on the path the kernel resolved (links, dirfds, /proc/self/root, doubled slashes all collapse), and on
+    # files whose content is a canary's (a hard link or copy made elsewhere): canary_files holds both.
+    canary = canary_files.get(norm) if ev.result != "-1" else None
     if canary is not None:
         c.add(
             "runtime.fs.canary-read",
             canary.name,
-            f"the change opened the planted credential {canary.name}",
+            f"the change opened the planted credential {canary.name}"
+            + ("" if norm == canary.path else f" (as {norm})"),
             run,
             chain,
             [ev.line],
@@ -531,6 +678,12 @@ def analyse_usage(run: CommandRun, c: Collector, limits_text: dict[str, str]) ->
                 [],
                 [_usage_line(u)],
             )
+        elif hit == "trace":
+            c.overflow(
+                f"the syscall trace of command {run.index} reached {limits_text.get('trace', 'its limit')}; the "
+                "command was stopped so nothing after it goes unseen",
+                run,
+            )
         else:
             c.add(
                 "runtime.resource.limit-exceeded",
@@ -566,7 +719,7 @@ def analyse_fs(changes: list[fsdiff.Change], c: Collector) -> list[str]:
         elif ch.area == "home" and ch.path in SHELL_RC_NAMES:
             c.add(
                 "runtime.persistence.shell-rc",
-                f"{SANDBOX_HOME}/{ch.path}",
+                f"{c.layout.home}/{ch.path}",
                 f"~/{ch.path} was {ch.what} during the run",
                 None,
                 [],

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
-import signal
+import re
+import secrets
+import stat
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import proc
 from pipeline.policy import RuntimePolicy, ToolConfig
+from scanners.runtime.cgroups import CGROUP_V1, EXTRA_PIDS, Cgroups, _own_cgroup  # noqa: F401 - moved; re-exported
 from scanners.tooling import find_tool
 
 INSIDE_DIR = Path(__file__).parent / "inside"
-SANDBOX_WORKSPACE = "/workspace"
-SANDBOX_HOME = "/home/sandbox"
-SANDBOX_RUN = "/run/airlock"
 PROXY_PORT = 3128
 # Hidden behind an empty tmpfs: other users' homes and root's. Python prefixes under them are bound back.
 HIDDEN_DIRS = ("/root", "/home")
@@ -33,8 +33,6 @@ MASKED_FILES = (
     "/etc/ssh/ssh_host_ecdsa_key",
     "/etc/ssh/ssh_host_ed25519_key",
 )
-CGROUP_V1 = Path("/sys/fs/cgroup")
-EXTRA_PIDS = 6  # strace, the two bwrap processes and the init helper share the cgroup with the command
 
 
 class SandboxUnavailable(Exception):
@@ -53,16 +51,25 @@ def find_bwrap(cfg: ToolConfig) -> str | None:
         return find_tool("bwrap", cfg)
 
 
-def check_namespaces(bwrap: str) -> None:
-    """Build an empty sandbox once; if the kernel refuses, say why, never fall back to running unsandboxed."""
+def check_namespaces(bwrap: str, prefix: list[str] | None = None) -> None:
+    """Build an empty sandbox once, as the uid the sandbox will run as (prefix: the root-side preparation);
+    if the kernel refuses, say why, never fall back to running unsandboxed."""
+    argv = [*(prefix or []), bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/", "/",
+            "true"]  # fmt: skip
     try:
-        done = proc.run(
-            [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/", "/", "true"], timeout_s=30
-        )
+        done = proc.run(argv, timeout_s=30)
     except proc.ToolMissing as exc:
         raise SandboxUnavailable(str(exc)) from None
     if done.returncode != 0:
         why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        from scanners.runtime.hostcheck import explain_bwrap_failure
+
+        problem = explain_bwrap_failure(done.stderr, bwrap)
+        if problem is not None:
+            raise SandboxUnavailable(
+                f"bubblewrap cannot create namespaces on this host: {problem.what}. Fix: {problem.fix}. "
+                "airlock never runs the change unsandboxed."
+            )
         raise SandboxUnavailable(
             f"bubblewrap cannot create namespaces on this host ({why[:300]}). Enable unprivileged user namespaces "
             "(sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0; on Ubuntu "
@@ -78,10 +85,26 @@ class Limits:
     memory_mb: int
     pids: int
     file_size_mb: int
+    disk_mb: int = 1024
+    max_files: int = 100_000
+    trace_mb: int = 256
+    output_mb: int = 64
+    proxy_connections: int = 64
 
     @classmethod
     def from_policy(cls, p: RuntimePolicy) -> Limits:
-        return cls(p.timeout_s, p.cpu_s, p.memory_mb, p.pids, p.file_size_mb)
+        return cls(
+            p.timeout_s,
+            p.cpu_s,
+            p.memory_mb,
+            p.pids,
+            p.file_size_mb,
+            p.disk_mb,
+            p.max_files,
+            p.trace_mb,
+            p.output_mb,
+            p.proxy_connections,
+        )
 
 
 @dataclass(frozen=True)
@@ -95,173 +118,261 @@ class Usage:
     limit_hit: str = ""
 
 
-def _own_cgroup(controller: str) -> Path | None:
-    """Our own cgroup v1 directory for a controller (we nest under it so the host's limits still apply)."""
+# --- what the sandbox looks like from inside: an ordinary CI runner, different on every run ---------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things are inside the sandbox. Chosen per run from ordinary CI runner shapes, with random parts, so a
+    payload finds no constant marker to test for (no fixed hostname, $HOME, user or helper path)."""
+
+    workspace: str
+    home: str
+    user: str
+    hostname: str
+    helper: str  # holds the init helper (bin/) and the host's sockets (sock/); a random name under /run
+
+    @property
+    def bin_dir(self) -> str:
+        return f"{self.helper}/bin"
+
+    @property
+    def sock_dir(self) -> str:
+        return f"{self.helper}/sock"
+
+    @property
+    def init_script(self) -> str:
+        return f"{self.bin_dir}/init.py"
+
+    @classmethod
+    def random(cls, repo: str = "") -> Layout:
+        rnd = secrets.SystemRandom()
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", repo).strip(".-")[:40] or rnd.choice(("app", "service", "api", "web"))
+        helper = "/run/" + rnd.choice(("user/1001/", "lock/", "", "shm-")) + secrets.token_hex(rnd.randint(4, 8))
+        shape = rnd.choice(("github", "gitlab", "generic"))
+        # Shapes of real runners, with the workspace outside $HOME (so the two areas never nest).
+        if shape == "github":  # a container job: GitHub mounts the workspace at /__w and sets HOME=/github/home
+            return cls(f"/__w/{name}/{name}", "/github/home", "runner",
+                       f"fv-az{rnd.randint(100, 999)}-{rnd.randint(100, 999)}", helper)  # fmt: skip
+        if shape == "gitlab":  # the shell executor
+            group = rnd.choice(("dev", "platform", "backend", "team"))
+            host = f"runner-{secrets.token_hex(4)}-project-{rnd.randint(1000, 99999)}-concurrent-0"
+            return cls(f"/builds/{group}/{name}", "/home/gitlab-runner", "gitlab-runner", host, helper)
+        user = rnd.choice(("ci", "build", "jenkins", "builder"))
+        return cls(f"/srv/{user}/workspace/{name}", f"/home/{user}", user, f"build-{secrets.token_hex(3)}", helper)
+
+
+# --- who the sandboxed code is on the host ------------------------------------------------------------------
+
+AUTO_UID_RANGE = range(61184, 65520)  # the range systemd leaves for dynamic users: no login, owns nothing
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The host uid/gid the sandboxed code runs as; None fields mean 'airlock's own (not root)'."""
+
+    uid: int | None
+    gid: int | None
+
+    @property
+    def switches(self) -> bool:
+        return self.uid is not None
+
+
+def _used_uids() -> set[int]:
+    used: set[int] = set()
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        names = os.listdir("/proc")
     except OSError:
-        return None
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) == 3 and controller in parts[1].split(","):
-            base = CGROUP_V1 / parts[1]
-            if not base.is_dir():
-                base = CGROUP_V1 / controller
-            return base / parts[2].lstrip("/")
-    return None
+        return used
+    for p in names:
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/status", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    if line.startswith("Uid:"):
+                        used.update(int(x) for x in line.split()[1:])
+                        break
+        except OSError:
+            continue
+    return used
 
 
-class Cgroups:
-    """One throwaway v1 cgroup per command in the pids, memory and cpuacct controllers."""
+def resolve_identity(run_as: str, euid: int | None = None) -> Identity:
+    """When airlock runs as root, the sandbox runs as an unprivileged uid; otherwise as airlock's own user.
 
-    CONTROLLERS = ("pids", "memory", "cpuacct")
+    `run_as` is "auto" (a uid in the dynamic-user range with no passwd entry and no process), a user name, or
+    "UID:GID". uid 0 is refused: it is exactly what this protects against.
+    """
+    euid = os.geteuid() if euid is None else euid
+    if euid != 0:
+        return Identity(None, None)
+    import grp
+    import pwd
 
-    def __init__(self, name: str, limits: Limits) -> None:
-        self.dirs: dict[str, Path] = {}
-        for ctl in self.CONTROLLERS:
-            parent = _own_cgroup(ctl)
-            if parent is None or not parent.is_dir():
-                continue
-            d = parent / name
+    if run_as == "auto":
+        used = _used_uids()
+        for uid in AUTO_UID_RANGE:
             try:
-                d.mkdir()
-            except OSError:
+                pwd.getpwuid(uid)
                 continue
-            self.dirs[ctl] = d
+            except KeyError:
+                pass
+            try:
+                grp.getgrgid(uid)
+                continue
+            except KeyError:
+                pass
+            if uid not in used:
+                return Identity(uid, uid)
+        raise SandboxUnavailable("no free uid in 61184-65519 for the sandbox; set [runtime] run_as")
+    if ":" in run_as:
+        u, _, g = run_as.partition(":")
+        if not (u.isdigit() and g.isdigit()):
+            raise SandboxUnavailable(f"[runtime] run_as {run_as!r}: use 'auto', a user name or 'UID:GID'")
+        uid, gid = int(u), int(g)
+    else:
         try:
-            if "pids" in self.dirs:
-                (self.dirs["pids"] / "pids.max").write_text(str(limits.pids + EXTRA_PIDS))
-            if "memory" in self.dirs:
-                mem = self.dirs["memory"]
-                (mem / "memory.limit_in_bytes").write_text(str(limits.memory_mb << 20))
-                sw = mem / "memory.memsw.limit_in_bytes"
-                if sw.exists():
-                    sw.write_text(str(limits.memory_mb << 20))
-        except OSError:
-            self.remove()
-            self.dirs = {}
+            entry = pwd.getpwnam(run_as)
+        except KeyError:
+            raise SandboxUnavailable(f"[runtime] run_as: no user {run_as!r} on this host") from None
+        uid, gid = entry.pw_uid, entry.pw_gid
+    if uid == 0 or gid == 0:
+        raise SandboxUnavailable("[runtime] run_as must not be root (uid or gid 0): the sandbox never runs as root")
+    return Identity(uid, gid)
 
-    @property
-    def has_pids(self) -> bool:
-        return "pids" in self.dirs
 
-    @property
-    def has_memory(self) -> bool:
-        return "memory" in self.dirs
-
-    def join(self) -> None:
-        """preexec_fn: move the calling (about to exec strace) process into every cgroup."""
-        for d in self.dirs.values():
-            (d / "cgroup.procs").write_text(str(os.getpid()))
-
-    def _read(self, ctl: str, name: str) -> str:
-        d = self.dirs.get(ctl)
-        if d is None:
-            return ""
+def reachable_by_others(path: str) -> bool:
+    """Whether a uid that owns nothing and has no groups can reach path (every ancestor o+x, the path o+r)."""
+    real = os.path.realpath(path)
+    parts = real.split("/")
+    for i in range(1, len(parts)):
+        anc = "/".join(parts[:i]) or "/"
         try:
-            return (d / name).read_text()
+            if not os.stat(anc).st_mode & 0o001:
+                return False
         except OSError:
-            return ""
-
-    def cpu_s(self) -> float:
-        text = self._read("cpuacct", "cpuacct.usage").strip()
-        return int(text) / 1e9 if text.isdigit() else 0.0
-
-    def peak_memory_mb(self) -> float:
-        text = self._read("memory", "memory.max_usage_in_bytes").strip()
-        return int(text) / (1 << 20) if text.isdigit() else 0.0
-
-    def peak_pids(self) -> int:
-        text = self._read("pids", "pids.peak").strip()
-        return max(0, int(text) - EXTRA_PIDS + 2) if text.isdigit() else 0
-
-    def pids_limit_hit(self) -> bool:
-        for line in self._read("pids", "pids.events").splitlines():
-            k, _, v = line.partition(" ")
-            if k == "max" and v.strip().isdigit() and int(v) > 0:
-                return True
+            return False
+    try:
+        st = os.stat(real)
+    except OSError:
         return False
-
-    def memory_limit_hit(self) -> bool:
-        for line in self._read("memory", "memory.oom_control").splitlines():
-            k, _, v = line.partition(" ")
-            if k in ("oom_kill", "under_oom") and v.strip().isdigit() and int(v) > 0:
-                return True
-        return False
-
-    def pids_in(self) -> list[int]:
-        for ctl in ("pids", "memory", "cpuacct"):
-            text = self._read(ctl, "cgroup.procs")
-            if text:
-                return [int(x) for x in text.split() if x.isdigit()]
-        return []
-
-    def kill_all(self) -> None:
-        """SIGKILL every process in the group until none is left (a fork bomb keeps forking while we kill)."""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            pids = [p for p in self.pids_in() if p != os.getpid()]
-            if not pids:
-                return
-            for p in pids:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            time.sleep(0.02)
-
-    def remove(self) -> None:
-        for d in self.dirs.values():
-            for _ in range(50):
-                try:
-                    d.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+    need = 0o005 if stat.S_ISDIR(st.st_mode) else 0o004
+    return st.st_mode & need == need
 
 
-def python_binds() -> list[str]:
-    """airlock's Python and venv may live where the sandbox sees nothing (pyenv in /root, a venv in a
-    clone under /tmp): bind them back read-only, so the helpers and the venv's tools run inside."""
+# --- what the sandbox sees -------------------------------------------------------------------------------------
+
+# The system toolchain: /usr and the merged-/usr links (or real dirs on older systems), and /etc without secrets.
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# Readable by their owner only; masked in case the sandbox uid is their owner or a read_paths entry exposes them.
+SCRATCH = "/run/.s"  # the limited tmpfs's mount point while init sets up; detached before the command runs
+LOWER = "/run/.l"  # host copies of the workspace and $HOME, bound here, overlaid, then detached
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: str  # host path
+    dest: str  # sandbox path
+
+
+def python_prefixes() -> list[str]:
+    """airlock's Python and venv: the init helper runs with it, and the venv's tools are the commands' tools."""
     out: list[str] = []
-    seen: set[str] = set()
-    for p in (sys.base_prefix, sys.prefix, os.path.realpath(sys.executable)):
+    for p in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
         real = os.path.realpath(p)
-        if any(real == h or real.startswith(h + "/") for h in SHADOWED_DIRS) and real not in seen:
-            seen.add(real)
-            out += ["--ro-bind", real, real]
+        if real.startswith("/usr/") or real == "/usr" or real in out:
+            continue
+        out.append(real)
     return out
 
 
-# Top-level entries that get a fresh mount instead of the host's (or must not appear at all).
-FRESH_TOP = frozenset({"proc", "dev", "tmp", "run", "workspace", "lost+found"})
+def view_binds(read_paths: tuple[str, ...], layout: Layout | None = None) -> list[Bind]:
+    """Read-only host paths the sandbox sees beyond /usr and /etc: the Python prefixes, read_paths, the helper."""
+    binds = [Bind(p, p) for p in python_prefixes()]
+    for p in read_paths:
+        real = os.path.realpath(p)
+        if os.path.exists(real) and all(b.source != real for b in binds):
+            binds.append(Bind(real, p))
+    if layout is not None:
+        binds.append(Bind(str(INSIDE_DIR), layout.bin_dir))
+    return binds
 
 
-def root_binds() -> list[str]:
-    """The host's top-level dirs read-only on bwrap's own tmpfs root, so new mount points can be created."""
+def system_args() -> list[str]:
     out: list[str] = []
-    for name in sorted(os.listdir("/")):
-        if name in FRESH_TOP:
-            continue
+    for name in SYSTEM_DIRS:
         full = "/" + name
         if os.path.islink(full):
             out += ["--symlink", os.readlink(full), full]
         elif os.path.isdir(full):
             out += ["--ro-bind", full, full]
+    out += ["--ro-bind", "/etc", "/etc"]
+    for masked in MASKED_FILES:
+        if os.path.lexists(masked):
+            out += ["--ro-bind", "/dev/null", masked]
     return out
 
 
 @dataclass(frozen=True)
 class SandboxPaths:
-    workspace: Path  # host copy of the change, the only writable tree
-    home: Path  # host dir mounted as $HOME (fresh per run, canaries planted)
-    run_dir: Path  # host dir holding the proxy socket, mounted read-only at /run/airlock/sock
+    workspace: Path  # host copy of the change: the overlay's lower layer (never written by the sandbox)
+    home: Path  # host dir with the planted canaries: $HOME's lower layer
+    run_dir: Path  # host dir holding the proxy and supervisor sockets and the seccomp program
     resolv_conf: Path
 
 
+@dataclass(frozen=True)
+class InitConfig:
+    command: str
+    limits: Limits
+    as_mb: int
+    sync_fd: int
+    release_fd: int
+    seccomp: bool
+    layout: Layout
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "command": self.command,
+                "scratch": SCRATCH,
+                "disk_mb": self.limits.disk_mb,
+                "max_files": self.limits.max_files,
+                "overlays": {
+                    "ws": [f"{LOWER}/ws", self.layout.workspace],
+                    "home": [f"{LOWER}/home", self.layout.home],
+                },
+                "workdir": self.layout.workspace,
+                "proxy_port": PROXY_PORT,
+                "proxy_socket": f"{self.layout.sock_dir}/proxy.sock",
+                "seccomp": f"{self.layout.sock_dir}/filter.bpf" if self.seccomp else "",
+                "seccomp_socket": f"{self.layout.sock_dir}/seccomp.sock",
+                "sync_fd": self.sync_fd,
+                "release_fd": self.release_fd,
+                "limits": {
+                    "cpu_s": self.limits.cpu_s,
+                    "file_size_mb": self.limits.file_size_mb,
+                    "pids": self.limits.pids,
+                    "as_mb": self.as_mb,
+                },
+            }
+        )
+
+
 def bwrap_argv(
-    bwrap: str, paths: SandboxPaths, env: dict[str, str], limits: Limits, command: str, as_mb: int
+    bwrap: str,
+    paths: SandboxPaths,
+    env: dict[str, str],
+    init: InitConfig,
+    *,
+    info_fd: int,
+    read_paths: tuple[str, ...] = (),
+    remap: dict[str, str] | None = None,
 ) -> list[str]:
+    """remap: host source -> the path bwrap must bind instead (a private-namespace bind of a root-only path)."""
+    remap = remap or {}
     argv = [
         bwrap,
         "--unshare-user",
@@ -275,70 +386,57 @@ def bwrap_argv(
         "--gid",
         "0",
         "--hostname",
-        "airlock-sandbox",
+        init.layout.hostname,
         "--die-with-parent",
         "--new-session",
+        "--info-fd",
+        str(info_fd),
     ]
-    argv += root_binds()
+    argv += system_args()
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--dir", "/tmp", "--dir", SCRATCH]
+    argv += ["--dir", "/var", "--symlink", "/tmp", "/var/tmp"]  # noqa: S108 - /var/tmp is the sandbox's /tmp
+    for b in view_binds(read_paths, init.layout):
+        argv += ["--ro-bind", remap.get(b.source, b.source), b.dest]
     argv += [
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",  # noqa: S108 - a fresh tmpfs inside the sandbox
-        "--tmpfs",
-        "/run",
-    ]
-    if os.path.isdir("/var/tmp"):  # noqa: S108 - replaced by a fresh tmpfs inside the sandbox
-        argv += ["--tmpfs", "/var/tmp"]  # noqa: S108
-    for hidden in HIDDEN_DIRS:
-        if os.path.isdir(hidden):
-            argv += ["--tmpfs", hidden]
-    argv += python_binds()
-    for masked in MASKED_FILES:
-        if os.path.lexists(masked):
-            argv += ["--ro-bind", "/dev/null", masked]
-    argv += [
-        "--bind",
-        str(paths.workspace),
-        SANDBOX_WORKSPACE,
-        "--bind",
-        str(paths.home),
-        SANDBOX_HOME,
-        "--ro-bind",
-        str(INSIDE_DIR),
-        f"{SANDBOX_RUN}/bin",
-        "--ro-bind",
-        str(paths.run_dir),
-        f"{SANDBOX_RUN}/sock",
-        "--ro-bind",
-        str(paths.resolv_conf),
-        "/etc/resolv.conf",
-        "--remount-ro",
-        "/",
-        "--cap-drop",
-        "ALL",
-        "--cap-add",
-        "CAP_NET_BIND_SERVICE",
-        "--chdir",
-        SANDBOX_WORKSPACE,
+        "--ro-bind", str(paths.workspace), f"{LOWER}/ws",
+        "--ro-bind", str(paths.home), f"{LOWER}/home",
+        "--dir", init.layout.workspace,
+        "--dir", init.layout.home,
+        "--ro-bind", str(paths.run_dir), init.layout.sock_dir,
+        "--ro-bind", str(paths.resolv_conf), "/etc/resolv.conf",
+        "--remount-ro", "/",
+        "--cap-drop", "ALL",
+        "--cap-add", "CAP_SYS_ADMIN",  # init: the limited tmpfs and overlays, then dropped before the command
+        "--cap-add", "CAP_NET_BIND_SERVICE",  # init: the DNS stub on port 53, then dropped
+        "--cap-add", "CAP_SETPCAP",  # init: securebits and the bounding set, then dropped
+        "--chdir", "/",
         "--clearenv",
-    ]
+    ]  # fmt: skip
     for k, v in sorted(env.items()):
         argv += ["--setenv", k, v]
-    argv += [
-        "--",
-        os.path.realpath(sys.executable),
-        "-I",
-        "-S",
-        f"{SANDBOX_RUN}/bin/init.py",
-        f"{SANDBOX_RUN}/sock/proxy.sock",
-        str(PROXY_PORT),
-        str(limits.cpu_s),
-        str(limits.file_size_mb),
-        str(limits.pids),
-        str(as_mb),
-        command,
-    ]
+    python = os.path.realpath(sys.executable)
+    argv += ["--", python, "-I", "-S", init.layout.init_script, init.to_json()]
     return argv
+
+
+# The host-side preparation when airlock runs as root: a private mount namespace where root binds what the sandbox
+# uid cannot reach itself (a Python under /root, ...) onto mount points it owns, then drops to that uid. bwrap's
+# --ro-bind-fd cannot do this: an unprivileged bwrap becomes undumpable when it enters its user namespace, so it can
+# no longer open /proc/self/fd/N. Mounts made here are private and vanish with the namespace.
+PREP_SCRIPT = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do mount --bind -o ro "$1" "$2" || exit 125; shift 2; '
+    'n=$((n-1)); done; exec "$@"'
+)
+
+
+def root_prep(mounts: list[Bind], identity: Identity) -> list[str]:
+    """argv prefix that runs the rest in a private mount namespace with mounts made, as identity's uid/gid."""
+    argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", PREP_SCRIPT, "airlock-prep",
+            str(len(mounts))]  # fmt: skip
+    for m in mounts:
+        argv += [m.source, m.dest]
+    return argv
+
+
+def drop_to(identity: Identity) -> list[str]:
+    return ["setpriv", f"--reuid={identity.uid}", f"--regid={identity.gid}", "--clear-groups", "--"]

@@ -1,56 +1,73 @@
 """The runtime stage: each command runs in its own throwaway bubblewrap sandbox, traced from outside, with the
-network reachable only through airlock's proxy, canaries planted, and the workspace and $HOME diffed afterwards.
+network reachable only through airlock's proxy, canaries planted, every writable area on one limited tmpfs, and the
+workspace and $HOME diffed through the sandbox's own view before it is torn down.
+
+When airlock runs as root the sandboxed code runs as an unprivileged host uid ([runtime] run_as); root itself only
+prepares what that uid may see, in a private mount namespace.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
-import sys
+import select
 import tempfile
 import threading
 import time
 import uuid
+from contextlib import suppress
 from pathlib import Path
 
 from pipeline import proc
+from pipeline.fsutil import rmtree
 from pipeline.models import ScanResult, ToolStatus
 from pipeline.policy import ToolConfig
 from reports.escape import terminal
 from scanners.interface import ScanContext
-from scanners.runtime import commands, fsdiff, rules
+from scanners.runtime import commands, fsdiff, rules, seccomp
 from scanners.runtime import strace as tracer
-from scanners.runtime.canaries import CanarySet, plant
+from scanners.runtime.canaries import Canary, CanarySet, plant
+from scanners.runtime.cgroups import CgroupHandle, SystemdScope, open_cgroup
 from scanners.runtime.proxy import Allowlist, ProxyServer
 from scanners.runtime.sandbox import (
+    INSIDE_DIR,
     PROXY_PORT,
-    SANDBOX_HOME,
-    SANDBOX_WORKSPACE,
-    Cgroups,
+    Bind,
+    Identity,
+    InitConfig,
+    Layout,
     Limits,
     SandboxPaths,
     SandboxUnavailable,
     Usage,
     bwrap_argv,
     check_namespaces,
+    drop_to,
     find_bwrap,
+    reachable_by_others,
+    resolve_identity,
+    root_prep,
+    view_binds,
 )
 from scanners.tooling import find_tool
 
 MAX_OUTPUT_KEEP = 4096  # tail of stdout/stderr kept for the notes
 POLL_S = 0.05
+TRACE_CHECK_S = 0.2
+SNAPSHOT_GRACE_S = 30  # how long the host waits for init's report after the command's own limits
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# Joins the cgroups, then execs strace: no Python runs between fork and exec (other scanners run in threads).
+# Joins the cgroups, then execs the rest: no Python runs between fork and exec (other scanners run in threads).
 CGROUP_TRAMPOLINE = (
     'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 125; shift; n=$((n-1)); done; exec "$@"'
 )
 
 
 class _Output:
-    """Reads one pipe to the end: keeps a bounded tail, and scans everything for canary values."""
+    """Reads one pipe to the end: keeps a bounded tail, counts bytes, and scans everything for canary values."""
 
     def __init__(self, stream: object, canaries: CanarySet) -> None:
         self.tail = b""
+        self.total = 0
         self.hits: set[str] = set()
         self._carry = b""
         self._canaries = canaries
@@ -60,11 +77,66 @@ class _Output:
     def _read(self, stream: object) -> None:
         read = stream.read1  # type: ignore[attr-defined]
         while chunk := read(65536):
+            self.total += len(chunk)
             window = self._carry + chunk
             for c in self._canaries.found_in(window):
                 self.hits.add(c.name)
             self._carry = window[-256:]
             self.tail = (self.tail + chunk)[-MAX_OUTPUT_KEEP:]
+
+
+class _Sync:
+    """init's private report pipe: one JSON line when the command is done and the sandbox is quiet."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+        self.report: dict | None = None
+        self.closed = False
+
+    def poll(self) -> None:
+        if self.report is not None or self.closed:
+            return
+        r, _, _ = select.select([self.fd], [], [], 0)
+        if not r:
+            return
+        chunk = os.read(self.fd, 65536)
+        if not chunk:
+            self.closed = True
+            return
+        self.buf = (self.buf + chunk)[: 1 << 20]
+        if b"\n" in self.buf:
+            try:
+                data = json.loads(self.buf.split(b"\n", 1)[0])
+                self.report = data if isinstance(data, dict) else {}
+            except ValueError:
+                self.report = {}
+
+
+class _Info:
+    """bwrap's --info-fd: the host pid of the sandbox's pid 1, whose /proc/PID/root is the sandbox's view."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+        self.pid = 0
+
+    def poll(self) -> None:
+        if self.pid or self.fd < 0:
+            return
+        r, _, _ = select.select([self.fd], [], [], 0)
+        if not r:
+            return
+        chunk = os.read(self.fd, 4096)
+        if not chunk:
+            os.close(self.fd)
+            self.fd = -1
+            return
+        self.buf += chunk
+        with suppress(ValueError):
+            pid = json.loads(self.buf).get("child-pid")
+            if isinstance(pid, int) and pid > 0:
+                self.pid = pid
 
 
 class RuntimeScanner:
@@ -90,65 +162,163 @@ class RuntimeScanner:
             )
         version = proc.run([bwrap, "--version"], timeout_s=30).stdout.strip()
         try:
-            check_namespaces(bwrap)
+            identity = resolve_identity(ctx.runtime.run_as)
         except SandboxUnavailable as exc:
             return self._error(str(exc), version)
-        with tempfile.TemporaryDirectory(prefix="airlock-rt-") as tmp:
-            try:
-                return self._sandboxed(ctx, targets, bwrap, strace_bin, Path(tmp), version)
-            except SandboxUnavailable as exc:
-                return self._error(str(exc), version)
+        parent = tempfile.gettempdir()
+        if identity.switches and not reachable_by_others(parent):
+            parent = "/tmp"  # the sandbox's uid must reach its own scratch; /tmp is world-traversable
+        tmp = Path(tempfile.mkdtemp(prefix="airlock-rt-", dir=parent))
+        try:
+            return self._sandboxed(ctx, targets, bwrap, strace_bin, tmp, version, identity)
+        except SandboxUnavailable as exc:
+            return self._error(str(exc), version)
+        finally:
+            rmtree(tmp)
+
+    def _layout(self, tmp: Path, identity: Identity) -> tuple[Path, Path]:
+        """tmp/sb belongs to the sandbox's uid (it must reach its own lower layers and sockets); tmp/trace does not."""
+        sb, logs = tmp / "sb", tmp / "trace"
+        sb.mkdir(mode=0o700)
+        logs.mkdir(mode=0o700)
+        if identity.switches:
+            os.chmod(tmp, 0o711)  # noqa: S103 - traversable, not listable; nothing in tmp but sb is open to that uid
+            os.chown(sb, identity.uid or 0, identity.gid or 0)
+        return sb, logs
 
     def _sandboxed(
-        self, ctx: ScanContext, cmds: tuple[str, ...], bwrap: str, strace_bin: str, tmp: Path, version: str
+        self,
+        ctx: ScanContext,
+        cmds: tuple[str, ...],
+        bwrap: str,
+        strace_bin: str,
+        tmp: Path,
+        version: str,
+        identity: Identity,
     ) -> ScanResult:
-        ws, home, run_dir, logs = tmp / "ws", tmp / "home", tmp / "run", tmp / "trace"
-        # The runtime stage's own copy: other scanners read ctx.workspace concurrently, the user's tree is never used.
-        shutil.copytree(ctx.workspace, ws, symlinks=True)
-        for d in (home, run_dir, logs):
+        sb, logs = self._layout(tmp, identity)
+        owner = (identity.uid or 0, identity.gid or 0) if identity.switches else None
+        ws, home, run_dir = sb / "ws", sb / "home", sb / "run"
+        notes: list[str] = []
+        # The runtime stage's own copy: other scanners read ctx.workspace concurrently; the user's tree is never used.
+        copy = fsdiff.snapshot(ctx.workspace, copy_to=ws)
+        notes += copy.notes
+        for d in (home, run_dir):
             d.mkdir(mode=0o700)
-        resolv = tmp / "resolv.conf"
+        resolv = sb / "resolv.conf"
         resolv.write_text("nameserver 127.0.0.1\noptions attempts:1 timeout:1\n")
-        canaries = plant(home, ws, SANDBOX_HOME, SANDBOX_WORKSPACE)
-        before = {"workspace": fsdiff.snapshot(ws), "home": fsdiff.snapshot(home)}
+        layout = Layout.random(ctx.change.root.name if ctx.change is not None else "")
+        canaries = plant(home, ws, layout.home, layout.workspace)
+        before = {"workspace": fsdiff.snapshot(ws).entries, "home": fsdiff.snapshot(home).entries}
+        if owner is not None:
+            _chown_tree(sb, owner)
         policy = ctx.runtime
         limits = Limits.from_policy(policy)
         server = ProxyServer(
-            str(run_dir / "proxy.sock"), Allowlist.from_policy(policy.allow_hosts, policy.deny_hosts), policy.mode
+            str(run_dir / "proxy.sock"),
+            Allowlist.from_policy(policy.allow_hosts, policy.deny_hosts),
+            policy.mode,
+            max_connections=limits.proxy_connections,
         )
+        os.chmod(run_dir / "proxy.sock", 0o666)  # noqa: S103 - its directory is the sandbox uid's own, 0700
         server.start()
-        env = self._env(ctx, canaries)
+        try:
+            (run_dir / "filter.bpf").write_bytes(seccomp.build_filter())
+        except seccomp.SeccompUnsupported as exc:
+            raise SandboxUnavailable(f"the seccomp filter cannot be built here: {exc}") from None
+        env = self._env(ctx, canaries, layout)
+        remap, mounts = _remaps(tmp, policy.read_paths, identity, bwrap)
+        prefix = (root_prep(mounts, identity) + drop_to(identity)) if identity.switches else []
+        check_namespaces(remap.get(bwrap, bwrap), prefix)
         paths = SandboxPaths(ws, home, run_dir, resolv)
         runs: list[rules.CommandRun] = []
-        notes: list[str] = []
+        after: dict[str, fsdiff.Capture] = {}
+        # As root, RLIMIT_NPROC does not apply, so a pids cgroup is required unless the policy says otherwise.
+        required = (
+            policy.require_limits
+            if policy.require_limits is not None
+            else (("pids",) if os.geteuid() == 0 and not identity.switches else ())
+        )
+        unenforced: set[str] = set()
         try:
             for i, cmd in enumerate(cmds, 1):
                 start_events = len(server.snapshot())
                 cmd_logs = logs / f"c{i}"
                 cmd_logs.mkdir()
-                run = self._one(i, cmd, bwrap, strace_bin, paths, env, limits, cmd_logs / "t", canaries)
+                last = i == len(cmds)
+                run, after = self._one(
+                    i,
+                    cmd,
+                    bwrap,
+                    strace_bin,
+                    paths,
+                    env,
+                    limits,
+                    cmd_logs / "t",
+                    canaries,
+                    identity,
+                    remap,
+                    mounts,
+                    policy.read_paths,
+                    carry=not last,
+                    sb=sb,
+                    required=required,
+                    unenforced_notes=unenforced,
+                    layout=layout,
+                )
                 run.proxy = server.snapshot()[start_events:]
                 runs.append(run)
+                if not last and "next" in after:
+                    rmtree(ws)
+                    os.rename(sb / "ws.next", ws)
+                    rmtree(home)
+                    os.rename(sb / "home.next", home)
         finally:
             server.shutdown()
             server.server_close()
+        collector = rules.Collector(canaries, layout)
+        if copy.stats.cap_hit:
+            collector.overflow(f"the change's tree was not copied whole into the sandbox: {copy.stats.cap_hit}")
         if server.dropped:
-            notes.append(f"runtime: proxy log full; {server.dropped} further requests were refused but not logged")
-        after = {"workspace": fsdiff.snapshot(ws), "home": fsdiff.snapshot(home)}
-        changes = fsdiff.diff("workspace", before["workspace"], after["workspace"]) + fsdiff.diff(
-            "home", before["home"], after["home"]
-        )
-
-        collector = rules.Collector(canaries)
+            collector.overflow(
+                f"the proxy's event log filled; {server.dropped} further requests were refused without being logged"
+            )
+        if server.refused_connections:
+            collector.limit(
+                None,
+                "proxy_connections",
+                f"{server.refused_connections} connections past the limit of {limits.proxy_connections} "
+                "open at once were refused",
+            )
+        changes: list[fsdiff.Change] = []
+        for area in ("workspace", "home"):
+            cap = after.get(area)
+            if cap is None:
+                continue
+            changes += fsdiff.diff(area, before[area], cap.entries)
+            if cap.stats.cap_hit:
+                collector.overflow(f"the {area} diff stopped: {cap.stats.cap_hit}")
+        if cmds and not after.get("workspace"):
+            collector.overflow(
+                "the sandbox ended before airlock could read its workspace (its init process was "
+                "killed or a limit stopped the run), so file changes are unknown"
+            )
         limit_text = {
             "wall": f"{limits.wall_s:g} s",
             "cpu": f"{limits.cpu_s} s CPU",
             "memory": f"{limits.memory_mb} MiB",
             "pids": f"{limits.pids} processes",
             "file_size": f"{limits.file_size_mb} MiB per file",
+            "disk": f"{limits.disk_mb} MiB of writable space",
+            "files": f"{limits.max_files} files",
+            "output": f"{limits.output_mb} MiB of output",
+            "trace": f"{limits.trace_mb} MiB of syscall trace",
         }
+        visible = tuple(b.dest for b in view_binds(policy.read_paths, layout))
+        aliases = _canary_aliases(canaries, before, after, layout)
+        ws_before = frozenset(before["workspace"])
         for run in runs:
-            rules.analyse_trace(run, collector)
+            rules.analyse_trace(run, collector, visible, aliases, ws_before)
             rules.analyse_proxy(run, collector, policy.mode)
             rules.analyse_usage(run, collector, limit_text)
             u = run.usage
@@ -162,25 +332,35 @@ class RuntimeScanner:
                 notes.append(f"runtime: command {run.index} output tail: {run.output_tail}")
             notes.extend(run.notes)
         notes.extend(rules.analyse_fs(changes, collector))
+        if unenforced:
+            notes.append(
+                f"runtime: not enforced on this host (no cgroup controller): {', '.join(sorted(unenforced))}"
+                "; rlimits stand in where they can (see docs/runtime-hosts.md)"
+            )
+        who = f"uid {identity.uid}" if identity.switches else f"airlock's own uid {os.geteuid()}"
+        notes.append(f"runtime: the sandboxed code ran as {who} on the host")
         return ScanResult(
             self.name, self.stage, ToolStatus.OK, tuple(collector.findings()), version, notes=tuple(notes)
         )
 
-    def _env(self, ctx: ScanContext, canaries: CanarySet) -> dict[str, str]:
-        # airlock's venv is always visible inside (sandbox.python_binds), so its tools come first.
+    def _env(self, ctx: ScanContext, canaries: CanarySet, layout: Layout) -> dict[str, str]:
+        import sys
+
+        # airlock's venv is visible inside (sandbox.view_binds), so its tools come first.
         path = str(Path(sys.executable).parent) + ":" + STANDARD_PATH
         proxy_url = f"http://127.0.0.1:{PROXY_PORT}"
         env = {
             "PATH": path,
-            "HOME": SANDBOX_HOME,
-            "USER": "sandbox",
-            "LOGNAME": "sandbox",
+            "HOME": layout.home,
+            "USER": layout.user,
+            "LOGNAME": layout.user,
             "LANG": "C.UTF-8",
             "TMPDIR": "/tmp",  # noqa: S108 - the sandbox's own tmpfs
             "SHELL": "/bin/sh",
             "PIP_NO_INPUT": "1",
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            "PYTHONUSERBASE": f"{SANDBOX_HOME}/.local",
+            "PIP_ROOT_USER_ACTION": "ignore",
+            "PYTHONUSERBASE": f"{layout.home}/.local",
             "CI": "true",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
@@ -202,30 +382,87 @@ class RuntimeScanner:
         limits: Limits,
         log_prefix: Path,
         canaries: CanarySet,
-    ) -> rules.CommandRun:
-        cg = Cgroups(f"airlock-{uuid.uuid4().hex[:12]}", limits)
+        identity: Identity,
+        remap: dict[str, str],
+        mounts: list[Bind],
+        read_paths: tuple[str, ...],
+        *,
+        carry: bool,
+        sb: Path,
+        required: tuple[str, ...],
+        unenforced_notes: set[str],
+        layout: Layout,
+    ) -> tuple[rules.CommandRun, dict[str, fsdiff.Capture]]:
+        cg = open_cgroup(f"airlock-{uuid.uuid4().hex[:12]}", limits)
+        sync_r, sync_w = os.pipe()
+        rel_r, rel_w = os.pipe()
+        info_r, info_w = os.pipe()
+        for fd in (sync_w, rel_r, info_w):
+            os.set_inheritable(fd, True)
+        captured: dict[str, fsdiff.Capture] = {}
+        sock = paths.run_dir / "seccomp.sock"
+        supervisor = seccomp.Supervisor(str(sock))
         try:
-            if os.geteuid() == 0 and not cg.has_pids:
+            try:
+                supervisor.start()
+            except (OSError, seccomp.SeccompUnsupported) as exc:
+                raise SandboxUnavailable(f"the seccomp supervisor cannot start: {exc}") from None
+            if identity.switches:
+                os.chown(sock, identity.uid or 0, identity.gid or 0)
+            missing = [x for x in required if x in cg.unenforced()]
+            if missing:
                 raise SandboxUnavailable(
-                    "running as root, RLIMIT_NPROC is not enforced and no cgroup pids controller is writable "
-                    "(/sys/fs/cgroup/pids); mount it, or run airlock as an unprivileged user"
+                    f"the {', '.join(missing)} limit cannot be enforced here ({cg.why() or 'no writable cgroup'}); "
+                    "fix the host (docs/runtime-hosts.md) or drop it from [runtime] require_limits"
                 )
+            for name in cg.unenforced():
+                unenforced_notes.add(name)
             as_mb = 0 if cg.has_memory else limits.memory_mb
-            inner = tracer.argv(strace_bin, log_prefix) + ["--"] + bwrap_argv(bwrap, paths, env, limits, command, as_mb)
-            dirs = [str(d) for d in cg.dirs.values()]
+            init = InitConfig(command, limits, as_mb, sync_w, rel_r, seccomp=True, layout=layout)
+            sandbox = bwrap_argv(
+                remap.get(bwrap, bwrap), paths, env, init, info_fd=info_w, read_paths=read_paths, remap=remap
+            )
+            inner = tracer.argv(strace_bin, log_prefix) + ["--"]
+            if identity.switches:
+                inner = root_prep(mounts, identity) + inner + drop_to(identity)
+            inner += sandbox
+            dirs = [str(Path(f).parent) for f in cg.procs_files()]
+            inner = cg.wrap(inner)
             argv = ["/bin/sh", "-c", CGROUP_TRAMPOLINE, "airlock-cgroup", str(len(dirs)), *dirs, *inner]
             start = time.monotonic()
-            p = proc.spawn(argv, env={"PATH": STANDARD_PATH})
+            p = proc.spawn(argv, env={"PATH": STANDARD_PATH}, pass_fds=(sync_w, rel_r, info_w))
+            for fd in (sync_w, rel_r, info_w):
+                os.close(fd)
             out, err = _Output(p.stdout, canaries), _Output(p.stderr, canaries)
+            sync, info = _Sync(sync_r), _Info(info_r)
             limit = ""
+            next_trace_check = 0.0
             try:
                 while p.poll() is None:
-                    elapsed = time.monotonic() - start
-                    if elapsed > limits.wall_s:
+                    now = time.monotonic()
+                    if isinstance(cg, SystemdScope) and not cg.dirs:
+                        cg.attach(p.pid)
+                    info.poll()
+                    sync.poll()
+                    if sync.report is not None:
+                        captured = self._capture(info.pid, carry, sb, identity, init.layout)
+                        os.close(rel_w)
+                        rel_w = -1
+                        p.wait(timeout=SNAPSHOT_GRACE_S)
+                        break
+                    if now - start > limits.wall_s:
                         limit = "wall"
                     elif cg.cpu_s() > limits.cpu_s:
                         limit = "cpu"
+                    elif out.total + err.total > limits.output_mb << 20:
+                        limit = "output"
+                    elif now >= next_trace_check:
+                        next_trace_check = now + TRACE_CHECK_S
+                        if tracer.log_bytes(log_prefix) > limits.trace_mb << 20:
+                            limit = "trace"
                     if limit:
+                        if info.pid:  # best effort: what the code had changed when it was stopped
+                            captured = self._capture(info.pid, False, sb, identity, init.layout)
                         cg.kill_all()
                         proc.release(p, kill=True)
                         break
@@ -234,43 +471,89 @@ class RuntimeScanner:
             finally:
                 cg.kill_all()
                 proc.release(p, kill=p.poll() is None)
+                for fd in (sync_r, rel_w, info.fd):
+                    if fd >= 0:
+                        with suppress(OSError):
+                            os.close(fd)
             wall = time.monotonic() - start
             out.thread.join(5)
             err.thread.join(5)
             trace = tracer.parse(log_prefix)
             hit = [limit] if limit else []
-            hit += [x for x in self._limits_from(cg, trace) if x not in hit]
-            limit = ",".join(hit)
-            usage = Usage(wall, cg.cpu_s(), cg.peak_memory_mb(), cg.peak_pids(), limit)
-            code = p.returncode if p.returncode is not None and p.returncode >= 0 and not limit else None
+            hit += [x for x in self._limits_from(cg, trace, init.layout) if x not in hit]
+            hit += [x for x in _space_limits(captured, limits) if x not in hit]
+            usage = Usage(wall, cg.cpu_s(), cg.peak_memory_mb(), cg.peak_pids(), ",".join(hit))
+            rc = (sync.report or {}).get("rc")
+            code = rc if isinstance(rc, int) and not limit else None
+            if code is None and not limit and p.returncode is not None and p.returncode >= 0 and not sync.report:
+                code = p.returncode
             tail = terminal((out.tail + b"\n" + err.tail).decode("utf-8", "replace").strip()[-1000:])
             run = rules.CommandRun(
                 index, command, code, usage, trace, [], sorted(out.hits | err.hits), canaries.mask(tail)
             )
-            if code == 125 and not trace.procs:
-                raise SandboxUnavailable("could not place the sandbox in its cgroups (write to cgroup.procs failed)")
-            if trace.truncated:
-                run.notes.append(
-                    f"runtime: command {index}: the syscall trace was cut at {tracer.MAX_FILE_BYTES} "
-                    "bytes for some process"
+            daemons = (sync.report or {}).get("daemons") or []
+            run.daemons = [str(d)[:300] for d in daemons if isinstance(d, str)][:50]
+            run.sync_lost = sync.report is None and not limit
+            if p.returncode == 125 and not trace.procs:
+                raise SandboxUnavailable(
+                    "could not prepare the sandbox (cgroup placement or the private mounts failed)"
                 )
-            if not rules.subjects(trace)[1]:
-                run.notes.append(
-                    f"runtime: command {index}: the sandbox did not start: "
-                    f"{canaries.mask(terminal(err.tail.decode('utf-8', 'replace')[-500:]))}"
+            if sync.report is None and not limit and not rules.subjects(trace, init.layout)[0]:
+                # Nothing of the change ran: the host could not build this sandbox. A stage error, never a pass.
+                raise SandboxUnavailable(
+                    "the sandbox did not start: "
+                    + canaries.mask(terminal(err.tail.decode("utf-8", "replace").strip()[-500:]))
                 )
-            return run
+            if supervisor.error and rules.subjects(trace, init.layout)[0]:
+                raise SandboxUnavailable(f"the seccomp supervisor failed: {supervisor.error}")
+            run.refusals = supervisor.refusals()
+            if supervisor.overflow:
+                run.notes.append(f"runtime: command {index}: {supervisor.overflow} further refused calls not listed")
+                run.refusal_overflow = supervisor.overflow
+            return run, captured
         finally:
+            supervisor.stop()
             cg.remove()
 
+    def _capture(
+        self, pid: int, carry: bool, sb: Path, identity: Identity, layout: Layout
+    ) -> dict[str, fsdiff.Capture]:
+        """Read the sandbox's workspace and $HOME through its own root while init holds it open."""
+        if not pid:
+            return {}
+        root = Path(f"/proc/{pid}/root")
+        owner = (identity.uid or 0, identity.gid or 0) if identity.switches else None
+        out: dict[str, fsdiff.Capture] = {}
+        for area, inside, dest in (("workspace", layout.workspace, "ws.next"), ("home", layout.home, "home.next")):
+            target = root / inside.lstrip("/")
+            copy_to = sb / dest if carry else None
+            cap = fsdiff.snapshot(target, copy_to=copy_to, owner=owner)
+            try:
+                cap_stat = os.statvfs(target)
+                cap.notes.append(
+                    f"statvfs:{cap_stat.f_bavail}:{cap_stat.f_blocks}:{cap_stat.f_favail}:{cap_stat.f_files}"
+                )
+            except OSError:
+                pass
+            out[area] = cap
+        if carry:
+            out["next"] = fsdiff.Capture()
+        return out
+
     @staticmethod
-    def _limits_from(cg: Cgroups, trace: tracer.Trace) -> list[str]:
-        subj, _init = rules.subjects(trace)
+    def _limits_from(cg: CgroupHandle, trace: tracer.Trace, layout: Layout) -> list[str]:
+        subj, _init = rules.subjects(trace, layout)
+        # As an unprivileged uid, RLIMIT_NPROC refuses the fork before the cgroup's own pids limit is reached.
+        nproc = any(
+            e.syscall in ("clone", "clone3", "fork", "vfork") and e.errno == "EAGAIN"
+            for pid in subj
+            for e in trace.procs[pid].events
+        )
         sigs = {s for pid in subj for s in trace.procs[pid].signals} | {trace.procs[pid].killed_by for pid in subj}
         found = [
             name
             for name, hit in (
-                ("pids", cg.pids_limit_hit()),
+                ("pids", cg.pids_limit_hit() or nproc),
                 ("memory", cg.memory_limit_hit()),
                 ("cpu", "SIGXCPU" in sigs),
                 ("file_size", "SIGXFSZ" in sigs),
@@ -278,3 +561,77 @@ class RuntimeScanner:
             if hit
         ]
         return found
+
+
+def _canary_aliases(
+    canaries: CanarySet, before: dict[str, fsdiff.Snapshot], after: dict[str, fsdiff.Capture], layout: Layout
+) -> dict[str, Canary]:
+    """Files at the end of the run whose content is a canary file's: a hard link or copy made to read it elsewhere."""
+    roots = {"home": layout.home, "workspace": layout.workspace}
+    by_digest: dict[str, Canary] = {}
+    for path, canary in canaries.files.items():
+        for area, root in roots.items():
+            if path.startswith(root + "/"):
+                entry = before[area].get(path[len(root) + 1 :])
+                if entry is not None and entry.kind == "file":
+                    by_digest[entry.digest] = canary
+    out: dict[str, Canary] = {}
+    for area, root in roots.items():
+        cap = after.get(area)
+        for rel, entry in (cap.entries if cap else {}).items():
+            found = by_digest.get(entry.digest) if entry.kind == "file" else None
+            if found is not None and f"{root}/{rel}" != found.path:
+                out[f"{root}/{rel}"] = found
+    return out
+
+
+def _space_limits(captured: dict[str, fsdiff.Capture], limits: Limits) -> list[str]:
+    """The tmpfs is full (disk) or out of inodes (files) when its free space is nearly gone."""
+    cap = captured.get("workspace")
+    if cap is None:
+        return []
+    for note in cap.notes:
+        if note.startswith("statvfs:"):
+            bavail, blocks, favail, files = (int(x) for x in note.split(":")[1:])
+            out = []
+            if blocks and bavail <= max(blocks // 100, 2):
+                out.append("disk")
+            if files and favail <= max(files // 100, 2):
+                out.append("files")
+            cap.notes.remove(note)
+            return out
+    return []
+
+
+def _remaps(
+    tmp: Path, read_paths: tuple[str, ...], identity: Identity, bwrap: str
+) -> tuple[dict[str, str], list[Bind]]:
+    """Host paths the sandbox uid cannot reach itself are bound by root onto mount points that uid owns."""
+    if not identity.switches:
+        return {}, []
+    mnt = tmp / "sb" / "mnt"
+    mnt.mkdir(mode=0o755)
+    os.chown(mnt, identity.uid or 0, identity.gid or 0)
+    remap: dict[str, str] = {}
+    mounts: list[Bind] = []
+    sources = [b.source for b in view_binds(read_paths)] + [str(INSIDE_DIR), bwrap]
+    for i, src in enumerate(dict.fromkeys(sources)):
+        if reachable_by_others(src):
+            continue
+        point = mnt / str(i)
+        if os.path.isdir(src):
+            point.mkdir()
+        else:
+            point.touch()
+        mounts.append(Bind(src, str(point)))
+        remap[src] = str(point)
+    return remap, mounts
+
+
+def _chown_tree(root: Path, owner: tuple[int, int]) -> None:
+    from pipeline.fsutil import walk
+
+    os.lchown(root, *owner)
+    for e in walk(root, max_entries=10_000_000, max_depth=10_000):
+        with suppress(OSError):
+            os.lchown(root / e.rel, *owner)

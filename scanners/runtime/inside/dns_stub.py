@@ -81,13 +81,18 @@ def _serve_tcp(listener: socket.socket, unix_path: str) -> None:
             conn.close()
 
 
-def start(unix_path: str, port: int = 53) -> list[socket.socket]:
+def bind(port: int = 53) -> list[socket.socket]:
+    """Bind while the init helper still holds CAP_NET_BIND_SERVICE; serve() later, with no capability left."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", port))
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     tcp.bind(("127.0.0.1", port))
     tcp.listen(16)
+    return [udp, tcp]
+
+
+def serve(socks: list[socket.socket], unix_path: str) -> None:
+    udp, tcp = socks
     threading.Thread(target=_serve_udp, args=(udp, unix_path), daemon=True).start()
     threading.Thread(target=_serve_tcp, args=(tcp, unix_path), daemon=True).start()
-    return [udp, tcp]

@@ -35,12 +35,15 @@ def _serve_one(client: socket.socket, unix_path: str) -> None:
     _pump(client, upstream)
 
 
-def start(port: int, unix_path: str) -> socket.socket:
+def bind(port: int) -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
     listener.listen(64)
+    return listener
 
+
+def serve(listener: socket.socket, unix_path: str) -> None:
     def loop() -> None:
         while True:
             try:
@@ -50,4 +53,3 @@ def start(port: int, unix_path: str) -> socket.socket:
             threading.Thread(target=_serve_one, args=(client, unix_path), daemon=True).start()
 
     threading.Thread(target=loop, daemon=True).start()
-    return listener

@@ -1,0 +1,70 @@
+"""Units of the runtime containment that need no sandbox: who the code runs as, what it may see, the gate."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import UsageError
+from pipeline.fsutil import rmtree
+from pipeline.models import Severity
+from pipeline.policy import GatePolicy, load_repo_policy, parse_policy
+from scanners.runtime.sandbox import AUTO_UID_RANGE, SandboxUnavailable, reachable_by_others, resolve_identity
+
+
+def test_a_normal_user_keeps_its_own_uid() -> None:
+    ident = resolve_identity("auto", euid=1000)
+    assert not ident.switches and ident.uid is None
+
+
+def test_root_gets_an_unused_unprivileged_uid() -> None:
+    ident = resolve_identity("auto", euid=0)
+    assert ident.switches
+    assert ident.uid in AUTO_UID_RANGE and ident.gid == ident.uid
+
+
+@pytest.mark.parametrize("spec", ["0:0", "0:100", "100:0", "root"])
+def test_run_as_root_is_refused(spec: str) -> None:
+    with pytest.raises(SandboxUnavailable, match="must not be root"):
+        resolve_identity(spec, euid=0)
+
+
+def test_run_as_explicit_ids_and_names() -> None:
+    assert resolve_identity("61999:61998", euid=0).uid == 61999
+    assert resolve_identity("nobody", euid=0).uid == 65534
+    with pytest.raises(SandboxUnavailable, match="no user"):
+        resolve_identity("no-such-user-here", euid=0)
+    with pytest.raises(SandboxUnavailable, match="UID:GID"):
+        resolve_identity("a:b", euid=0)
+
+
+def test_reachable_by_others() -> None:
+    base = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's tmp dirs sit below a 0700 directory
+    try:
+        base.chmod(0o755)
+        (base / "open").mkdir(mode=0o755)
+        (base / "closed").mkdir(mode=0o700)
+        (base / "closed" / "inner").mkdir(mode=0o755)
+        assert reachable_by_others(str(base / "open"))
+        assert not reachable_by_others(str(base / "closed" / "inner"))
+    finally:
+        rmtree(base)
+
+
+@pytest.mark.parametrize("key, value", [("run_as", '"nobody"'), ("read_paths", '["/etc"]')])
+def test_host_exposing_runtime_keys_are_refused_from_the_scanned_tree(key: str, value: str, tmp_path: Path) -> None:
+    raw = f"[runtime]\n{key} = {value}\n".encode()
+    with pytest.raises(UsageError, match=f"runtime.{key} decides what the host exposes"):
+        load_repo_policy(lambda rel: raw if rel == "airlock.toml" else None, tmp_path)
+    # The same key from a trusted --config file is fine.
+    assert parse_policy({"runtime": {key: "nobody" if key == "run_as" else ["/etc"]}}, source="cfg",
+                        base_dir=tmp_path, confine=False)
+
+
+def test_runtime_gates_at_medium_by_default_or_stricter() -> None:
+    assert GatePolicy().threshold("runtime") == Severity.MEDIUM
+    assert GatePolicy().threshold("sast") == Severity.HIGH
+    assert GatePolicy(fail_on=Severity.LOW).threshold("runtime") == Severity.LOW
+    assert GatePolicy(stage_fail_on={"runtime": Severity.HIGH}).threshold("runtime") == Severity.HIGH
