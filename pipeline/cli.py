@@ -17,7 +17,7 @@ from pipeline.baseline import render as render_baseline
 from pipeline.change import open_change
 from pipeline.errors import UsageError
 from pipeline.models import STAGES, Report, Severity
-from pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy
+from pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy, with_trusted_tool_paths
 from pipeline.runner import ProgressCallback
 from pipeline.scan import ScanOptions, scan
 from reports.registry import FORMATS, writer_for
@@ -104,6 +104,7 @@ def _stages(text: str | None, policy: Policy) -> tuple[str, ...]:
 
 def _load_policy(args: argparse.Namespace, policy_dir: Path, root: Path, where: str) -> Policy:
     policy = load_config_file(args.config) if args.config else load_repo_policy(file_reader(policy_dir), root, where)
+    policy = with_trusted_tool_paths(policy)  # programs to run come only from --config, user config or env
     if getattr(args, "fail_on", None):
         try:
             sev = Severity.parse(args.fail_on)
