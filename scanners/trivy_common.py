@@ -45,7 +45,7 @@ class Neutral:
     args: tuple[str, ...]
 
 
-def neutral(tmp: Path) -> Neutral:
+def neutral(tmp: Path, secret_config: str = SECRET_CONFIG) -> Neutral:
     cwd = tmp / "cwd"
     cwd.mkdir(parents=True, exist_ok=True)
     config = tmp / "trivy.yaml"
@@ -53,7 +53,7 @@ def neutral(tmp: Path) -> Neutral:
     ignore = tmp / "trivyignore"
     ignore.write_text("", encoding="utf-8")
     secret = tmp / "trivy-secret.yaml"
-    secret.write_text(SECRET_CONFIG, encoding="utf-8")
+    secret.write_text(secret_config, encoding="utf-8")
     return Neutral(
         cwd,
         ("--config", str(config), "--ignorefile", str(ignore), "--secret-config", str(secret)),
