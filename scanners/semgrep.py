@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,7 +14,16 @@ from pipeline import proc
 from pipeline.fsutil import walk
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
 from scanners.interface import ScanContext
-from scanners.tooling import SourceLines, cwe_ids, find_tool, missing, relativize, suffix_targets, tool_env
+from scanners.tooling import (
+    MAX_TARGET_BYTES,
+    SourceLines,
+    cwe_ids,
+    find_tool,
+    missing,
+    relativize,
+    suffix_targets,
+    tool_env,
+)
 
 RULES_DIR = Path(__file__).parent / "semgrep_rules"
 
@@ -42,10 +52,14 @@ def declared_rule_ids(configs: Iterable[str]) -> frozenset[str]:
     for config in configs:
         root = Path(config)
         files = [root] if root.is_file() else [
-            root / e.rel for e in walk(root, max_entries=MAX_RULE_FILES) if e.rel.endswith(RULE_SUFFIXES)
-        ]  # fmt: skip
+            root / e.rel
+            for e in walk(root, max_entries=MAX_RULE_FILES)
+            if e.rel.endswith(RULE_SUFFIXES) and stat.S_ISREG(e.st.st_mode)
+        ]
         for f in files:
             try:
+                if f.stat().st_size > MAX_TARGET_BYTES:
+                    continue  # not loaded here: its ids fall back to semgrep's check_id
                 doc = yaml.safe_load(f.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, yaml.YAMLError):
                 continue  # semgrep itself reports a broken rule file as an error
