@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_trivy_image import GH_TOKEN, build_image, empty_repo, image_findings, seeded_cache, stage
 
 from scanners import image_input
@@ -164,3 +166,30 @@ def test_entry_and_time_bounds(tmp_path: Path) -> None:
 def test_trivy_gets_airlocks_scratch_as_tmpdir(tmp_path: Path) -> None:
     env = tool_env_for(tmp_path, tmpdir=tmp_path / "trivy-tmp")
     assert env["TMPDIR"] == str(tmp_path / "trivy-tmp") and (tmp_path / "trivy-tmp").is_dir()
+
+
+_names = st.text(alphabet="ab./-_", min_size=1, max_size=12) | st.sampled_from(
+    ["manifest.json", "index.json", "oci-layout", "blobs/sha256/" + "0" * 64, "x/layer.tar"]
+)
+_data = st.binary(max_size=64) | st.sampled_from([b"[]", b"{}", b'[{"Config": "c.json", "Layers": ["x"]}]',
+                                                  b'{"manifests": [{"digest": "sha256:' + b"0" * 64 + b'"}]}',
+                                                  b'{"rootfs": {"diff_ids": []}}', gzip.compress(b"x")])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(members=st.lists(st.tuples(_names, _data, st.sampled_from([tarfile.REGTYPE, tarfile.DIRTYPE])), max_size=6))
+def test_any_archive_is_verified_or_refused_never_a_crash(tmp_path: Path, members: list) -> None:
+    scratch = tmp_path / f"s{len(list(tmp_path.iterdir()))}"
+    scratch.mkdir()
+    archive = scratch / "in.tar"
+    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data, kind in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.size = len(data) if kind == tarfile.REGTYPE else 0
+            tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    try:
+        out = image_input.prepare(archive, scratch / "work", Limits(deadline=time.monotonic() + 60))
+    except (ImageRefused, OSError):
+        return
+    assert out.exists()
