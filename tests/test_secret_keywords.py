@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import scan_json, write_files
+from conftest import FIXTURES, scan_json, write_files
 
 from scanners.checkov import checkov_env
 from scanners.trivy_secret_rules import high_entropy, looks_like_key
@@ -69,18 +69,20 @@ def test_names_references_urls_and_digests_are_not_secrets(tmp_path: Path) -> No
 def test_parity_with_checkovs_secrets_framework(tmp_path: Path) -> None:
     """Every line checkov's own secrets framework flags in the IaC files, airlock flags too."""
     tree = tmp_path / "tree"
-    iac = {k: v for k, v in AGENT_FILES.items() if k.endswith((".tf", ".yaml"))}
-    write_files(tree, iac)
+    write_files(tree, FIXTURES / "iac")
+    write_files(tree, {k: v for k, v in AGENT_FILES.items() if k.endswith((".tf", ".yaml"))})
+    files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
     home = tmp_path / "home"
     home.mkdir()
     argv = [str(Path(sys.executable).parent / "checkov"), "-o", "json", "--compact", "--skip-download",
-            "--framework", "secrets"] + [a for f in iac for a in ("-f", str(tree / f))]  # fmt: skip
+            "--framework", "secrets"] + [a for f in files for a in ("-f", str(tree / f))]  # fmt: skip
     done = subprocess.run(argv, cwd=home, env=checkov_env(home), capture_output=True, text=True, timeout=300)
     data = json.loads(done.stdout)
-    checkov = {(c["file_path"].lstrip("/").rsplit("/", 1)[-1], c["file_line_range"][0])
+    checkov = {(c["file_path"].split("/tree/", 1)[-1], c["file_line_range"][0])
                for rep in (data if isinstance(data, list) else [data])
                for c in rep["results"]["failed_checks"]}  # fmt: skip
-    assert checkov == {("main.tf", 4), ("values.yaml", 3), ("values.yaml", 4)}, checkov
+    expected = {("main.tf", 4), ("values.yaml", 3), ("values.yaml", 4), ("vulnerable/docker/Dockerfile", 2)}
+    assert checkov == expected, checkov
     _, report, _ = scan_json(tree, "--stages", "sast", tmp_path=tmp_path)
     assert checkov <= {(p, line) for _, p, line in _secrets(report)}
 
