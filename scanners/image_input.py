@@ -163,13 +163,28 @@ def _copy(src: IO[bytes], hasher: _Hasher, out: IO[bytes] | None) -> None:
     hasher.done()
 
 
+MAX_EXTENDED_HEADER = 1 << 20
+_EXTENDED = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+             tarfile.SOLARIS_XHDTYPE)  # fmt: skip
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """tarfile reads a long-name or pax header whole into memory: refuse huge ones before it does."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        if self.type in _EXTENDED and self.size > MAX_EXTENDED_HEADER:
+            raise ImageRefused(f"an extended tar header of {self.size} bytes (at most {MAX_EXTENDED_HEADER})")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+
 def read_archive(src: Path, limits: Limits, extract_to: Path | None) -> Contents:
     """Stream a tar's members (never all at once), hash each, and optionally extract them."""
     contents = Contents()
     fd = _open_regular(src, "the image archive")
     with os.fdopen(fd, "rb") as fh:
         try:
-            tar = tarfile.open(fileobj=fh, mode="r|*")  # a stream: no member list kept, no seeking
+            # A stream: no member list kept, no seeking.
+            tar = tarfile.open(fileobj=fh, mode="r|*", tarinfo=_BoundedTarInfo)
         except tarfile.TarError as exc:
             raise ImageRefused(f"not a tar archive: {exc}") from None
         with tar:

@@ -193,3 +193,13 @@ def test_any_archive_is_verified_or_refused_never_a_crash(tmp_path: Path, member
     except (ImageRefused, OSError):
         return
     assert out.exists()
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_huge_extended_headers_are_refused_before_tarfile_reads_them(tmp_path: Path, fmt: int) -> None:
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w", format=fmt) as tar:
+        info = tarfile.TarInfo("a" * (2 << 20))  # a 2 MiB name: tarfile would hold it in memory whole
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(ImageRefused, match="an extended tar header of"):
+        image_input.prepare(evil, tmp_path / "scratch", Limits(deadline=time.monotonic() + 60))
