@@ -44,6 +44,14 @@ def looks_like_key(value: str) -> bool:
     return classes >= 2 and not re.fullmatch(r"[a-z]+(?:[-_.][a-z]+)*", value) and shannon(value) >= 2.5
 
 
+_LABELS = frozenset({"password", "passwd", "pwd", "passphrase", "newpassword", "oldpassword", "confirmpassword"})
+
+
+def not_a_label(value: str) -> bool:
+    """`PASSWORD_FIELD = "password"` names a field; `"password": "Password:"` is a UI label."""
+    return re.sub(r"[^a-z]", "", value.lower()) not in _LABELS
+
+
 def high_entropy(value: str) -> bool:
     """Base64-like, mixed case and digits, about as random as detect-secrets' default (4.5 bits, >= 20)."""
     has_all = all(re.search(p, value) for p in (r"[a-z]", r"[A-Z]", r"[0-9]"))
@@ -65,11 +73,11 @@ class SecretRule:
 RULES = (
     SecretRule("airlock.secrets.hardcoded-password", "airlock.secrets.hardcoded-password",
                "Hard-coded password", "HIGH", ("pass", "pwd"),
-               "(?i)" + _PASSWORD_KEY + _ASSIGN + _QUOTED % 6),
+               "(?i)" + _PASSWORD_KEY + _ASSIGN + _QUOTED % 6, check=not_a_label),
     SecretRule("airlock.secrets.hardcoded-password-unquoted", "airlock.secrets.hardcoded-password",
                "Hard-coded password", "HIGH", ("pass", "pwd"),
                r"(?im)^[ \t]*(?:export[ \t]+)?[-\"']?[ \t]*" + _PASSWORD_KEY + r"[ \t]*[:=]" + _UNQUOTED % 5,
-               path=CONFIG_FILES),
+               path=CONFIG_FILES, check=not_a_label),
     SecretRule("airlock.secrets.hardcoded-key", "airlock.secrets.hardcoded-key",
                "Hard-coded secret key or token", "HIGH", ("secret", "token", "key", "credential"),
                "(?i)" + _KEY_KEY + _ASSIGN + _QUOTED % 8, check=looks_like_key),

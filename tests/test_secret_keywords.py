@@ -29,6 +29,8 @@ BENIGN_FILES = {
                 '  source_hash = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"\n}\n',
     "deploy.yaml": "env:\n  password: ${DB_PASSWORD}\n  secretName: db-credentials\n  token: '{{ .Values.token }}'\n",
     "package.json": '{"integrity": "sha512-AbCdEfGh0123456789AbCdEfGh0123456789"}\n',
+    "i18n/en.json": '{"password": "Password:", "new_password": "New password"}\n',
+    "forms.js": 'const PASSWORD_FIELD = "password";\n',
 }
 
 
