@@ -386,9 +386,10 @@ def prepare(src: Path, scratch: Path, limits: Limits) -> Path:
             if copied > limits.input_bytes:
                 raise ImageRefused(f"more than {limits.input_bytes} bytes in the image")
             out.write(chunk)
-    # One streaming pass over the private copy: trivy reads exactly what was verified.
-    contents = read_archive(copy, limits, layout)
+    # Streaming passes over the private copy: trivy reads exactly what was verified.
+    contents = read_archive(copy, limits, None)
     verify(contents)
     if "manifest.json" in contents.blobs:
-        return copy
+        return copy  # trivy reads a docker-archive tar itself
+    read_archive(copy, limits, layout)  # an OCI archive: trivy needs the layout unpacked
     return layout
