@@ -11,6 +11,7 @@ from pipeline import proc
 from pipeline.errors import UsageError
 from pipeline.git import INDEX, Git, git_env
 from pipeline.models import Change, ChangedFile, FileStatus
+from pipeline.policy import file_reader, load_repo_policy
 from pipeline.workspace import (
     DEFAULT_EXCLUDED_DIRS,
     copy_tree_files,
@@ -103,6 +104,7 @@ def _diff_change(
     policy_dir = stack.enter_context(temp_dir("policy"))
     present = [e.path for e in git.entries(merge_base, list(TRUSTED_CONFIG_FILES))]
     materialize_entries(git, merge_base, git.entries(merge_base, present), policy_dir)
+    _materialize_rule_files(git, merge_base, policy_dir)
     return Change(
         root=display_root or git.root,
         mode=mode,
@@ -114,6 +116,17 @@ def _diff_change(
         notes=tuple(notes),
         policy_dir=policy_dir,
     )
+
+
+def _materialize_rule_files(git: Git, rev: str, policy_dir: Path) -> None:
+    """Rule files the base policy names come from the base too: the agent's checkout may have neutered them."""
+    try:
+        policy = load_repo_policy(file_reader(policy_dir), policy_dir)
+    except UsageError:
+        return  # the CLI loads the same policy next and reports the error
+    top = policy_dir.resolve()
+    rels = sorted({Path(r).relative_to(top).as_posix() for t in policy.tools.values() for r in t.rules} - {"."})
+    materialize_entries(git, rev, git.entries(rev, rels), policy_dir)
 
 
 _ISOLATED_GIT = {

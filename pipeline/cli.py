@@ -17,7 +17,7 @@ from pipeline.baseline import render as render_baseline
 from pipeline.change import open_change
 from pipeline.errors import UsageError
 from pipeline.models import STAGES, Report, Severity
-from pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy
+from pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy, with_trusted_tool_paths
 from pipeline.runner import ProgressCallback
 from pipeline.scan import ScanOptions, scan
 from reports.registry import FORMATS, writer_for
@@ -103,7 +103,11 @@ def _stages(text: str | None, policy: Policy) -> tuple[str, ...]:
 
 
 def _load_policy(args: argparse.Namespace, policy_dir: Path, root: Path, where: str) -> Policy:
-    policy = load_config_file(args.config) if args.config else load_repo_policy(file_reader(policy_dir), root, where)
+    if args.config:
+        policy = load_config_file(args.config)
+    else:
+        policy = _rules_from(load_repo_policy(file_reader(policy_dir), root, where), root, policy_dir)
+    policy = with_trusted_tool_paths(policy)  # programs to run come only from --config, user config or env
     if getattr(args, "fail_on", None):
         try:
             sev = Severity.parse(args.fail_on)
@@ -111,6 +115,18 @@ def _load_policy(args: argparse.Namespace, policy_dir: Path, root: Path, where: 
             raise UsageError(f"--fail-on: {exc}") from None
         policy = replace(policy, gate=replace(policy.gate, fail_on=sev))
     return _with_image_options(args, policy)
+
+
+def _rules_from(policy: Policy, root: Path, policy_dir: Path) -> Policy:
+    """A repo policy's rule files are read where the policy was: in diff modes, the base copy in policy_dir."""
+    if policy_dir.resolve() == root.resolve():
+        return policy
+    top = root.resolve()
+    tools = {
+        name: replace(cfg, rules=tuple(str(policy_dir / Path(r).relative_to(top)) for r in cfg.rules))
+        for name, cfg in policy.tools.items()
+    }
+    return replace(policy, tools=tools)
 
 
 def _with_image_options(args: argparse.Namespace, policy: Policy) -> Policy:

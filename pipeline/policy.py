@@ -1,10 +1,16 @@
-"""The policy: airlock.toml, [tool.airlock] in pyproject.toml, or --config FILE. Strictly validated."""
+"""The policy: airlock.toml, [tool.airlock] in pyproject.toml, or --config FILE. Strictly validated.
+
+Which programs run on the host is never up to the scanned tree: `[tools.*] path` is honoured only from
+trusted sources (--config FILE, the user's config file, AIRLOCK_<TOOL>_PATH) and refused in a repository's
+own airlock.toml or [tool.airlock].
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -221,15 +227,34 @@ def _fields(prefix: str, table: Mapping[str, Any], checks: Mapping[str, Check]) 
     return {k: checks[k](prefix + k, v) for k, v in table.items()}
 
 
-def parse_policy(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: bool) -> Policy:
-    """Validate a decoded TOML table into a Policy; raise UsageError naming the bad key."""
+def parse_policy(
+    data: Mapping[str, Any], *, source: str, base_dir: Path, confine: bool, trusted: bool = False
+) -> Policy:
+    """Validate a decoded TOML table into a Policy; raise UsageError naming the bad key.
+
+    Only a trusted source (--config FILE) may name programs to run; a repository's own config may not.
+    """
     try:
-        return _parse(data, source=source, base_dir=base_dir, confine=confine)
+        return _parse(data, source=source, base_dir=base_dir, confine=confine, trusted=trusted)
+    except _Untrusted as exc:
+        raise UsageError(f"{source}: {exc}") from None
     except _Bad as exc:
         raise UsageError(f"{source}: {exc}; fix it or see the README's configuration section") from None
 
 
-def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: bool) -> Policy:
+class _Untrusted(_Bad):
+    pass
+
+
+def _refuse_program(key: str) -> _Untrusted:
+    name = key.split(".")[1]
+    return _Untrusted(
+        f"{key} names a program to run on the host and a repository's own config may not choose it; "
+        f"set it with --config FILE, {user_config_path()} or {env_var(name)}"
+    )
+
+
+def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: bool, trusted: bool) -> Policy:
     _check_keys("", data, _TOP_KEYS)
     stages = _list(_choice(*STAGES))("stages", data.get("stages", list(STAGES)))
 
@@ -248,6 +273,8 @@ def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: boo
         if name not in KNOWN_TOOLS:
             raise _Bad(f"unknown tool 'tools.{name}' (known: {', '.join(KNOWN_TOOLS)})")
         fields = _fields(f"tools.{name}.", _table(f"tools.{name}", tbl), _TOOL_KEYS)
+        if "path" in fields and not trusted:
+            raise _refuse_program(f"tools.{name}.path")
         if "rules" in fields:
             fields["rules"] = tuple(_path(f"tools.{name}.rules", r, base_dir, confine) for r in fields["rules"])
         if "path" in fields and ("/" in fields["path"]):
@@ -305,7 +332,9 @@ def load_config_file(path: Path) -> Policy:
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read config {path}: {exc.strerror}; check the --config path") from None
-    return parse_policy(_decode_toml(raw, str(path)), source=str(path), base_dir=path.parent.resolve(), confine=False)
+    return parse_policy(
+        _decode_toml(raw, str(path)), source=str(path), base_dir=path.parent.resolve(), confine=False, trusted=True
+    )
 
 
 def load_repo_policy(read: Callable[[str], bytes | None], root: Path, where: str = "") -> Policy:
@@ -332,3 +361,71 @@ def file_reader(root: Path) -> Callable[[str], bytes | None]:
         return p.read_bytes()
 
     return read
+
+
+# --- trusted tool paths -----------------------------------------------------------------------
+
+
+def user_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """$XDG_CONFIG_HOME/airlock/config.toml (default ~/.config/airlock/config.toml): the user's, never the repo's."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "airlock" / "config.toml"
+
+
+def env_var(tool: str) -> str:
+    """AIRLOCK_SEMGREP_PATH, AIRLOCK_TRIVY_SECRET_PATH, ..."""
+    return "AIRLOCK_" + tool.upper().replace("-", "_") + "_PATH"
+
+
+def _program(key: str, value: Any, base_dir: Path) -> str:
+    text = _str(key, value)
+    return str((base_dir / text).resolve()) if "/" in text else text
+
+
+def load_user_tool_paths(path: Path) -> dict[str, str]:
+    """The user's config file: only `[tools.<name>] path` entries, which it is trusted to set."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise UsageError(f"cannot read user config {path}: {exc.strerror}; fix its permissions") from None
+    data = _decode_toml(raw, str(path))
+    try:
+        _check_keys("", data, ("tools",))
+        out = {}
+        for name, tbl in _table("tools", data.get("tools", {})).items():
+            if name not in KNOWN_TOOLS:
+                raise _Bad(f"unknown tool 'tools.{name}' (known: {', '.join(KNOWN_TOOLS)})")
+            table = _table(f"tools.{name}", tbl)
+            _check_keys(f"tools.{name}.", table, ("path",))
+            if "path" in table:
+                out[name] = _program(f"tools.{name}.path", table["path"], path.parent.resolve())
+        return out
+    except _Bad as exc:
+        raise UsageError(f"{path}: {exc}; the user config holds only [tools.<name>] path entries") from None
+
+
+def env_tool_paths(environ: Mapping[str, str]) -> dict[str, str]:
+    """AIRLOCK_<TOOL>_PATH variables: set by whoever runs airlock, so trusted."""
+    out = {}
+    for name in KNOWN_TOOLS:
+        value = environ.get(env_var(name))
+        if value:
+            out[name] = str(Path(value).resolve()) if "/" in value else value
+    return out
+
+
+def with_trusted_tool_paths(policy: Policy, environ: Mapping[str, str] | None = None) -> Policy:
+    """The user config fills paths the policy (only --config may set one) left unset; the environment wins."""
+    env = os.environ if environ is None else environ
+    user = load_user_tool_paths(user_config_path(env))
+    from_env = env_tool_paths(env)
+    tools = dict(policy.tools)
+    for name in KNOWN_TOOLS:
+        cfg = tools.get(name, ToolConfig())
+        path = from_env.get(name) or cfg.path or user.get(name)
+        if path != cfg.path:
+            tools[name] = replace(cfg, path=path)
+    return replace(policy, tools=tools)

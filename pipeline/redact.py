@@ -32,6 +32,12 @@ _ASSIGN = re.compile(
     r"(?i)(?P<k>[A-Z0-9_.-]*(?:secret|token|passw(?:or)?d|passwd|pwd|api[_-]?key|access[_-]?key|private[_-]?key"
     r"|credential)[A-Z0-9_.-]*\s*[:=]\s*)(?P<v>[^\s'\"$({\[]{6,})(?![^\s'\"])"
 )
+# The same names with a quoted value (`password = "..."` in Terraform, JS, JSON): checkov's snippet of a
+# resource quotes the line that airlock's own secret rules reported.
+_ASSIGN_QUOTED = re.compile(
+    r"(?i)(?P<k>[A-Z0-9_.-]*(?:secret|token|passw(?:or)?d|passwd|pwd|api[_-]?key|access[_-]?key|private[_-]?key"
+    r"|credential)[A-Z0-9_.-]*[\"']?\s*(?::=|=>|:|=)\s*(?P<q>[\"']))(?P<v>[^'\"\n$<>{}]{4,})(?P=q)"
+)
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)")
 
 
@@ -40,6 +46,7 @@ def mask_credentials(text: str) -> str:
         return text
     text = _PEM.sub("-----BEGIN PRIVATE KEY----- ****", text)
     text = _TOKENS.sub(lambda m: mask_value(m.group("v")), text)
+    text = _ASSIGN_QUOTED.sub(lambda m: m.group("k") + mask_value(m.group("v")) + m.group("q"), text)
     return _ASSIGN.sub(lambda m: m.group("k") + mask_value(m.group("v")), text)
 
 

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import json
 import re
+import stat
+from collections.abc import Iterable
 from pathlib import Path
 
+import yaml  # type: ignore[import-untyped]
+
 from pipeline import proc
+from pipeline.fsutil import walk
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
 from scanners.interface import ScanContext
-from scanners.tooling import SourceLines, cwe_ids, find_tool, missing, relativize, suffix_targets, tool_env
+from scanners.tooling import (
+    MAX_TARGET_BYTES,
+    SourceLines,
+    cwe_ids,
+    find_tool,
+    missing,
+    relativize,
+    suffix_targets,
+    tool_env,
+)
 
 RULES_DIR = Path(__file__).parent / "semgrep_rules"
 
@@ -28,6 +42,40 @@ SEVERITY = {
 OFFLINE_FLAGS = ("--metrics=off", "--disable-version-check")
 OFFLINE_ENV = {"SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
 NOSEM = re.compile(r"#\s*nosem(?:grep)?\b")
+RULE_SUFFIXES = (".yaml", ".yml")
+MAX_RULE_FILES = 10_000
+
+
+def declared_rule_ids(configs: Iterable[str]) -> frozenset[str]:
+    """The `id` of every rule in the given rule files and directories (trusted files: ours or the base's)."""
+    ids: set[str] = set()
+    for config in configs:
+        root = Path(config)
+        files = [root] if root.is_file() else [
+            root / e.rel
+            for e in walk(root, max_entries=MAX_RULE_FILES)
+            if e.rel.endswith(RULE_SUFFIXES) and stat.S_ISREG(e.st.st_mode)
+        ]
+        for f in files:
+            try:
+                if f.stat().st_size > MAX_TARGET_BYTES:
+                    continue  # not loaded here: its ids fall back to semgrep's check_id
+                doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                continue  # semgrep itself reports a broken rule file as an error
+            rules = doc.get("rules") if isinstance(doc, dict) else None
+            for rule in rules if isinstance(rules, list) else []:
+                if isinstance(rule, dict) and isinstance(rule.get("id"), str):
+                    ids.add(rule["id"])
+    return frozenset(ids)
+
+
+def rule_id_for(check_id: str, declared: frozenset[str]) -> str:
+    """semgrep prefixes a rule's id with its file's directory written with dots; map back to the declared id."""
+    if check_id in declared:
+        return check_id
+    matches = [d for d in declared if check_id.endswith("." + d)]
+    return max(matches, key=len) if matches else check_id
 
 
 class SemgrepScanner:
@@ -42,8 +90,10 @@ class SemgrepScanner:
         if exe is None:
             return missing(self.name, self.stage, "install it with 'pip install semgrep' or set [tools.semgrep] path")
         configs: list[str] = []
-        for rules in (str(RULES_DIR), *ctx.tool.rules):
+        rule_sources = (str(RULES_DIR), *ctx.tool.rules)
+        for rules in rule_sources:
             configs += ["--config", rules]
+        declared = declared_rule_ids(rule_sources)
         argv = [exe, "scan", "--json", "--quiet", "--disable-nosem", *OFFLINE_FLAGS, *configs, "--", *targets]
         done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=ctx.workspace, env=tool_env(OFFLINE_ENV))
         if done.timed_out:
@@ -76,14 +126,14 @@ class SemgrepScanner:
             )
         notes = tuple(f"semgrep: {str(e.get('message', ''))[:300]}" for e in errors if e not in fatal)
         src = SourceLines(ctx.workspace)
-        findings = tuple(self._finding(r, ctx, src) for r in data.get("results", []))
+        findings = tuple(self._finding(r, ctx, src, declared) for r in data.get("results", []))
         return ScanResult(self.name, self.stage, ToolStatus.OK, findings, version, notes=notes)
 
-    def _finding(self, r: dict, ctx: ScanContext, src: SourceLines) -> Finding:
+    def _finding(self, r: dict, ctx: ScanContext, src: SourceLines, declared: frozenset[str]) -> Finding:
         extra = r.get("extra") or {}
         meta = extra.get("metadata") or {}
         check_id = str(r.get("check_id", ""))
-        rule_id = check_id[check_id.index("airlock.") :] if "airlock." in check_id else check_id
+        rule_id = rule_id_for(check_id, declared)
         level = str(meta.get("airlock-severity") or extra.get("severity", "WARNING")).upper()
         path = relativize(str(r.get("path", "")), ctx.workspace)
         start = int((r.get("start") or {}).get("line", 0))

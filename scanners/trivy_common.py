@@ -45,7 +45,7 @@ class Neutral:
     args: tuple[str, ...]
 
 
-def neutral(tmp: Path) -> Neutral:
+def neutral(tmp: Path, secret_config: str = SECRET_CONFIG) -> Neutral:
     cwd = tmp / "cwd"
     cwd.mkdir(parents=True, exist_ok=True)
     config = tmp / "trivy.yaml"
@@ -53,7 +53,7 @@ def neutral(tmp: Path) -> Neutral:
     ignore = tmp / "trivyignore"
     ignore.write_text("", encoding="utf-8")
     secret = tmp / "trivy-secret.yaml"
-    secret.write_text(SECRET_CONFIG, encoding="utf-8")
+    secret.write_text(secret_config, encoding="utf-8")
     return Neutral(
         cwd,
         ("--config", str(config), "--ignorefile", str(ignore), "--secret-config", str(secret)),
@@ -106,10 +106,17 @@ def version(exe: str) -> str:
     return m.group(1) if m else ""
 
 
-def tool_env_for(home: Path) -> dict[str, str]:
-    """trivy's environment: no TRIVY_* settings from the caller's shell leak in, a private HOME."""
+def tool_env_for(home: Path, tmpdir: Path | None = None) -> dict[str, str]:
+    """trivy's environment: no TRIVY_* settings from the caller's shell leak in, a private HOME and TMPDIR.
+
+    trivy unpacks layers into TMPDIR; airlock's scratch dir keeps that off the system /tmp, and the
+    image's unpacked size is already bounded by scanners/image_input.py before trivy runs.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
     env["HOME"] = str(home)
+    tmp = tmpdir or (home / "tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    env["TMPDIR"] = str(tmp)
     return env
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, ToolStatus
+from scanners import image_input
 from scanners import trivy_common as tc
 from scanners.interface import ScanContext
 
@@ -31,7 +32,7 @@ SEVERITY = {
     "UNKNOWN": Severity.MEDIUM,  # unrated is not harmless; medium, like checkov's unmapped checks
 }
 ARCHIVE, REF = "archive:", "ref:"
-OCI_MAX_BYTES = 8 * 1024 * 1024 * 1024  # an OCI archive larger than this is not extracted
+REFUSED = "airlock.image.unverified"
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,12 @@ class TrivyImageScanner:
             tmp = Path(tmp_s)
             neutral = tc.neutral(tmp / "conf")
             if kind + ":" == ARCHIVE:
-                src = Path(value)
-                if not src.exists():
-                    return [], [], f"image archive {value} does not exist"
+                limits = image_input.Limits(deadline=time.monotonic() + ctx.tool.timeout_s)
                 try:
-                    source = ["--input", str(_as_trivy_input(src, tmp / "oci"))]
-                except (OSError, tarfile.TarError, ValueError) as exc:
-                    return [], [], f"cannot read image archive {value}: {exc}"
+                    source = ["--input", str(image_input.prepare(Path(value), tmp / "input", limits))]
+                except (image_input.ImageRefused, OSError) as exc:
+                    reason = f"image archive {value} refused: {exc}"
+                    return [self._refused(label(target), reason)], [], reason
             elif ctx.offline:
                 # --offline means nothing touches the network; [image] offline alone only pins the DB, so an
                 # internal registry stays usable there.
@@ -131,14 +131,15 @@ class TrivyImageScanner:
             scanners = "vuln,secret" if (state.present or not state.offline) else "secret"
             argv = [
                 exe, "image", "--format", "json", "--list-all-pkgs", "--quiet",
-                "--cache-dir", str(state.cache_dir), "--scanners", scanners,
+                # Only the vulnerability DB is shared: the scan cache, keyed by ids an image claims, is per run.
+                "--cache-dir", str(state.cache_dir), "--cache-backend", "memory", "--scanners", scanners,
                 "--image-config-scanners", "misconfig,secret", "--skip-check-update",
                 "--timeout", f"{int(ctx.tool.timeout_s)}s", *tc.NO_PHONE_HOME, *neutral.args,
             ]  # fmt: skip
             if state.offline:
                 argv += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]
             done = proc.run([*argv, *source], timeout_s=ctx.tool.timeout_s + 30, cwd=neutral.cwd,
-                            env=tc.tool_env_for(tmp))  # fmt: skip
+                            env=tc.tool_env_for(tmp, tmpdir=tmp / "trivy-tmp"))  # fmt: skip
             if done.timed_out:
                 return [], [], f"trivy timed out after {ctx.tool.timeout_s:g} s; raise [tools.trivy] timeout_s"
             data = tc.decode(done.stdout)
@@ -180,6 +181,14 @@ class TrivyImageScanner:
                     out.append(self._misconfig(m, image))
         return out
 
+    def _refused(self, image: str, reason: str) -> Finding:
+        return Finding(
+            stage=self.stage, tool=self.name, rule_id=REFUSED,
+            message=f"image {image} was not scanned: {reason}",
+            severity=Severity.HIGH, path="", title="image not verifiable",
+            evidence=(f"image: {image}",),
+        )  # fmt: skip
+
     def _vuln(self, v: dict[str, Any], image: str) -> Finding:
         vid = str(v.get("VulnerabilityID", ""))
         pkg, installed = str(v.get("PkgName", "")), str(v.get("InstalledVersion", ""))
@@ -219,41 +228,3 @@ class TrivyImageScanner:
             path="", title=title, help_url=str(m.get("PrimaryURL", "")),
             evidence=(f"image: {image}", "source: image config"),
         )  # fmt: skip
-
-
-def _as_trivy_input(src: Path, scratch: Path) -> Path:
-    """trivy reads a docker-archive tar or an OCI layout dir; an OCI archive tar is unpacked first."""
-    if src.is_dir():
-        return src
-    with tarfile.open(src, "r:*") as tar:
-        names = {m.name.lstrip("./") for m in tar.getmembers()}
-        if "manifest.json" in names or "oci-layout" not in names:
-            return src  # docker-archive (or garbage, which trivy itself rejects)
-        _safe_extract(tar, scratch)
-    return scratch
-
-
-def _safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
-    """Regular files and directories only, inside dest, bounded in size: an archive is untrusted input."""
-    dest.mkdir(parents=True, exist_ok=True)
-    root = dest.resolve()
-    total = 0
-    for m in tar.getmembers():
-        target = (dest / m.name).resolve()
-        if not target.is_relative_to(root):
-            raise ValueError(f"member {m.name!r} escapes the archive")
-        if m.isdir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif m.isfile():
-            total += m.size
-            if total > OCI_MAX_BYTES:
-                raise ValueError("OCI archive too large to unpack")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fh = tar.extractfile(m)
-            if fh is None:
-                continue
-            with fh, open(target, "wb") as out:
-                while chunk := fh.read(1 << 20):
-                    out.write(chunk)
-        else:
-            raise ValueError(f"member {m.name!r} is not a regular file or directory")

@@ -9,8 +9,9 @@ from typing import Any
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, ToolStatus
 from scanners import trivy_common as tc
+from scanners import trivy_secret_rules as own
 from scanners.interface import ScanContext
-from scanners.tooling import file_targets
+from scanners.tooling import SourceLines, file_targets
 
 # trivy rates each secret rule itself (CRITICAL for cloud keys, ...); its labels map one to one.
 SEVERITY = {
@@ -36,7 +37,8 @@ class TrivySecretScanner:
             return tc.missing_trivy(self.name, self.stage)
         with tempfile.TemporaryDirectory(prefix="airlock-trivy-secret-") as tmp_s:
             tmp = Path(tmp_s)
-            neutral = tc.neutral(tmp / "conf")
+            # trivy's token-format rules plus airlock's keyword and entropy rules (trivy_secret_rules.py).
+            neutral = tc.neutral(tmp / "conf", tc.SECRET_CONFIG + own.trivy_rules_yaml())
             tree = tmp / "tree"
             tree.mkdir()
             tc.stage_files(ctx.workspace, targets, tree)
@@ -59,19 +61,26 @@ class TrivySecretScanner:
                 error=f"trivy exited {done.returncode}: {tc.last_error(done.stderr)}",
             )  # fmt: skip
         findings = []
+        src = SourceLines(ctx.workspace)
         for result in data.get("Results") or []:
             path = str(result.get("Target", "")).lstrip("/")
             for secret in result.get("Secrets") or []:
-                findings.append(self._finding(path, secret))
+                rule = own.BY_TRIVY_ID.get(str(secret.get("RuleID", "")))
+                if rule is not None and not own.confirmed(rule, src.line(path, int(secret.get("StartLine") or 0))):
+                    continue  # a keyword hit whose value is a name, URL or low-entropy text
+                findings.append(self._finding(path, secret, rule))
+        # A line a token-format rule already names (github-pat, ...) needs no keyword finding too.
+        named = {(f.path, f.start_line) for f in findings if not f.rule_id.startswith("airlock.")}
+        findings = [f for f in findings if not f.rule_id.startswith("airlock.") or (f.path, f.start_line) not in named]
         return ScanResult(self.name, self.stage, ToolStatus.OK, tuple(findings), version)
 
-    def _finding(self, path: str, s: dict[str, Any]) -> Finding:
+    def _finding(self, path: str, s: dict[str, Any], rule: own.SecretRule | None) -> Finding:
         title = str(s.get("Title", "")) or str(s.get("RuleID", "secret"))
-        category = str(s.get("Category", ""))
+        category = "" if rule else str(s.get("Category", ""))
         return Finding(
             stage=self.stage,
             tool=self.name,
-            rule_id=str(s.get("RuleID", "")),
+            rule_id=rule.rule_id if rule else str(s.get("RuleID", "")),
             message=f"{title} hard-coded in the source" + (f" ({category})" if category else ""),
             severity=SEVERITY.get(str(s.get("Severity", "")).upper(), Severity.HIGH),
             path=path,

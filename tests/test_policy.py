@@ -41,6 +41,7 @@ def test_full_policy(tmp_path: Path) -> None:
         ({"gate": {"sast": {"fail_at": "low"}}}, "unknown key 'gate.sast.fail_at'"),
         ({"runtime": {"mode": "yolo"}}, "runtime.mode must be one of enforce, audit"),
         ({"gate": "high"}, "gate must be a table"),
+        ({"tools": {"semgrep": {"path": "/bin/sh"}}}, "tools.semgrep.path names a program to run on the host"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, data: dict, message: str) -> None:
