@@ -290,7 +290,7 @@ def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: boo
         image_fields["cache_dir"] = _path("image.cache_dir", image_fields["cache_dir"], base_dir, False)
     runtime_fields = _fields("runtime.", _table("runtime", data.get("runtime", {})), _RUNTIME_KEYS)
     host_keys = [k for k in _HOST_RUNTIME_KEYS if k in runtime_fields]
-    if confine and host_keys:
+    if not trusted and host_keys:
         raise _Bad(
             f"runtime.{host_keys[0]} decides what the host exposes to the sandbox and is not taken from the scanned "
             "repository's own policy; pass it with --config"

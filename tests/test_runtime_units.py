@@ -60,7 +60,7 @@ def test_host_exposing_runtime_keys_are_refused_from_the_scanned_tree(key: str, 
         load_repo_policy(lambda rel: raw if rel == "airlock.toml" else None, tmp_path)
     # The same key from a trusted --config file is fine.
     assert parse_policy({"runtime": {key: "nobody" if key == "run_as" else ["/etc"]}}, source="cfg",
-                        base_dir=tmp_path, confine=False)
+                        base_dir=tmp_path, confine=False, trusted=True)
 
 
 def test_runtime_gates_at_medium_by_default_or_stricter() -> None:
