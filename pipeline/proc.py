@@ -55,7 +55,7 @@ class Cancelled(ProcError):
 
 
 _live: set[subprocess.Popen[bytes]] = set()
-_live_lock = threading.Lock()
+_live_lock = threading.RLock()  # re-entrant: a signal handler may call kill_all while the main thread holds it
 _cancel = threading.Event()
 _cancel_reason: list[str] = []
 _watchdog: IO[bytes] | None = None
