@@ -21,6 +21,7 @@ from pipeline.models import STAGES, GateResult, Report, Severity, Target
 from pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy
 from pipeline.runner import ProgressCallback
 from pipeline.scan import ScanOptions, scan
+from reports.escape import clean
 from reports.registry import FORMATS, writer_for
 from reports.sarif import SarifWriter
 
@@ -323,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
     except UsageError as exc:
-        print(f"airlock: error: {exc}", file=sys.stderr)
+        print(f"airlock: error: {clean(str(exc))}", file=sys.stderr)  # one line, even with a hostile name in it
+        return 2
+    except proc.OutputTooLarge as exc:
+        print(f"airlock: error: {clean(str(exc))}; no verdict", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, proc.Cancelled):
         proc.cancel("SIGINT")
