@@ -9,6 +9,7 @@ tools' process groups and removes the run's scratch root at once, without waitin
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from pipeline import fsutil, proc
 
+_active: Path | None = None  # the run root while run_root() is active
 _OWNED = re.compile(r"^airlock-[A-Za-z0-9_-]+\.(\d+)\.(\d+)\.(\d+)\.")
 
 
@@ -56,6 +58,15 @@ def owner_tag() -> str:
 def make_dir(kind: str, parent: Path | str | None = None) -> Path:
     """A private scratch dir whose name says which process owns it."""
     return Path(tempfile.mkdtemp(prefix=f"airlock-{kind}.{owner_tag()}.", dir=parent))
+
+
+def tool_dir(tool: str) -> Path:
+    """A scratch dir for one tool run: under the run root when one is active (removed with it), else
+    removed when this process exits (library use, tests)."""
+    path = make_dir(f"tool-{tool}")
+    if _active is None:
+        atexit.register(fsutil.rmtree, path)
+    return path
 
 
 def _owner_gone(pid: int, start: str, ns: str) -> bool:
@@ -109,15 +120,17 @@ def _start_watchdog(root: Path) -> subprocess.Popen[bytes] | None:
 def run_root() -> Iterator[Path]:
     """This run's scratch root: every temp dir of airlock and its tools lives below it while it is active."""
     sweep()
+    global _active
     root = make_dir("run")
-    previous = tempfile.tempdir
+    previous, outer = tempfile.tempdir, _active
+    _active = root
     tempfile.tempdir = str(root)  # mkdtemp/TemporaryDirectory anywhere in airlock now land below root
     watchdog = _start_watchdog(root)
     proc.attach_watchdog(watchdog.stdin if watchdog is not None else None)
     try:
         yield root
     finally:
-        tempfile.tempdir = previous
+        tempfile.tempdir, _active = previous, outer
         fsutil.rmtree(root)
         proc.attach_watchdog(None)
         if watchdog is not None:

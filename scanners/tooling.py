@@ -127,7 +127,7 @@ def private_dirs(tool: str) -> dict[str, str]:
     cache), never into the user's HOME or TMPDIR; and a fresh set per run means nothing one scan leaves
     behind can change what a later scan sees.
     """
-    root = scratch.make_dir(f"tool-{tool}")
+    root = scratch.tool_dir(tool)
     env = {}
     for var in PRIVATE_DIRS:
         d = root / var.lower()
