@@ -191,7 +191,7 @@ def _slow_scan(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path, Path]
     p = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "scan", str(FIXTURES / "sast" / "vulnerable"), "--stages", "sast",
          "--config", str(cfg), "--json-output", str(out), "--junit-output", str(tmp_path / "out.xml")],
-        env=airlock_env({"TMPDIR": str(tmpdir)}),
+        env=airlock_env({"TMPDIR": str(tmpdir), "PYTHONFAULTHANDLER": "1"}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -200,12 +200,21 @@ def _slow_scan(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path, Path]
     return p, pidfile, tmpdir, out
 
 
+def _finish(p: subprocess.Popen[str]) -> str:
+    """airlock's stderr once it exits; on a hang, its threads' stacks (faulthandler) in the failure."""
+    try:
+        return p.communicate(timeout=HANG_GUARD_S)[1]
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGABRT)
+        pytest.fail(f"airlock did not exit:\n{p.communicate(timeout=HANG_GUARD_S)[1]}")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_stops_the_tools_and_writes_an_incomplete_report(tmp_path: Path, sig: signal.Signals) -> None:
     p, pidfile, tmpdir, out = _slow_scan(tmp_path)
     tool_pid = int(pidfile.read_text())
     p.send_signal(sig)
-    _stdout, stderr = p.communicate(timeout=HANG_GUARD_S)
+    stderr = _finish(p)
     assert p.returncode == 2, stderr
     assert not _alive(tool_pid)
     report = json.loads(out.read_text())
