@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -174,9 +175,7 @@ def _emit(args: argparse.Namespace, report: Report, sarif_limits: dict[str, int]
         args.color == "auto" and args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     )
     link_base = _link_base(report)
-    if args.output is None:
-        sys.stdout.write(writer_for(args.format, color=color, link_base=link_base).render(report))
-    elif args.format != "sarif":
+    if args.output is not None and args.format != "sarif":
         _write(args.output, writer_for(args.format, color=color, link_base=link_base).render(report))
     extra = (
         (args.json_output, "json"),
@@ -187,6 +186,14 @@ def _emit(args: argparse.Namespace, report: Report, sarif_limits: dict[str, int]
     for path, name in extra:
         if path is not None:
             _write(path, writer_for(name, link_base=link_base).render(report))
+    if args.output is None:
+        # Files first: after SIGHUP (or a CI runner going away) stdout may be gone, and the files must exist.
+        try:
+            sys.stdout.write(writer_for(args.format, color=color, link_base=link_base).render(report))
+            sys.stdout.flush()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                print(f"airlock: cannot write the report to stdout: {exc.strerror}", file=sys.stderr)
 
 
 def _progress(enabled: bool) -> tuple[AbstractContextManager[object], ProgressCallback | None]:

@@ -11,6 +11,8 @@ from pipeline import proc
 from pipeline.models import ScanResult, ToolStatus
 from scanners.interface import ScanContext, Scanner
 
+_WAKE_S = 0.1
+
 # on_event(tool, stage, label, state): state is "running" when a job starts, else its ToolStatus value.
 ProgressCallback = Callable[[str, str, str, str], None]
 
@@ -88,7 +90,10 @@ def run_jobs(jobs: Sequence[Job], on_event: ProgressCallback | None = None) -> l
     futures: list[Future[ScanResult]] = []
     try:
         futures = [pool.submit(one, job) for job in jobs]
-        wait(futures)
+        # Wake up now and then: a signal the kernel hands to a worker thread only runs its Python handler
+        # once the main thread executes bytecode, and a lock wait without a timeout never returns for it.
+        while wait(futures, timeout=_WAKE_S).not_done:
+            pass
     except BaseException:  # KeyboardInterrupt: take the tools down, then the workers return promptly
         proc.cancel("SIGINT")
         raise
