@@ -279,3 +279,39 @@ def test_a_real_scan_leaves_nothing_in_tmpdir_or_home(tmp_path: Path) -> None:
     assert tools == {"semgrep": "ok", "bandit": "ok", "trivy-secret": "ok", "checkov": "ok"}
     left = sorted(str(p.relative_to(tmp_path)) for p in (*tmpdir.rglob("*"), *home.rglob("*")))
     assert left == []
+
+
+def test_interrupted_before_the_scan_still_writes_an_incomplete_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import cli
+
+    def interrupted(*_a: object, **_k: object) -> None:
+        proc.cancel("SIGHUP")  # what the handler does; then the next git call refuses to start
+        raise proc.Cancelled("airlock was interrupted (SIGHUP); git not started")
+
+    monkeypatch.setattr(cli, "open_change", interrupted)
+    out = tmp_path / "out.json"
+    try:
+        code = cli.main(["scan", str(tmp_path), "--json-output", str(out)])
+    finally:
+        proc.reset_cancel()
+    assert code == 2
+    report = json.loads(out.read_text())
+    assert report["gate"]["verdict"] == "error"
+    assert report["gate"]["reasons"] == ["airlock was interrupted (SIGHUP): this report is incomplete, no verdict"]
+
+
+def test_a_usage_error_naming_a_hostile_file_stays_one_inert_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline import cli
+    from pipeline.errors import UsageError
+
+    def bad(*_a: object, **_k: object) -> None:
+        raise UsageError("git apply failed:\n::warning file=x::pwned\x1b[2J")
+
+    monkeypatch.setattr(cli, "open_change", bad)
+    assert cli.main(["scan", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == "airlock: error: git apply failed:\\n::warning file=x::pwned\\x1b[2J\n"
