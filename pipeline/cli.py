@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
 import os
 import signal
 import sys
@@ -11,15 +13,16 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from pipeline import __version__, proc
+from pipeline import __version__, proc, scratch
 from pipeline.baseline import FILENAME as BASELINE_FILE
 from pipeline.baseline import render as render_baseline
 from pipeline.change import open_change
 from pipeline.errors import UsageError
-from pipeline.models import STAGES, Report, Severity
+from pipeline.models import STAGES, GateResult, Report, Severity, Target
 from pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy, with_trusted_tool_paths
 from pipeline.runner import ProgressCallback
 from pipeline.scan import ScanOptions, scan
+from reports.escape import clean
 from reports.registry import FORMATS, writer_for
 from reports.sarif import SarifWriter
 
@@ -188,9 +191,7 @@ def _emit(args: argparse.Namespace, report: Report, sarif_limits: dict[str, int]
         args.color == "auto" and args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     )
     link_base = _link_base(report)
-    if args.output is None:
-        sys.stdout.write(writer_for(args.format, color=color, link_base=link_base).render(report))
-    elif args.format != "sarif":
+    if args.output is not None and args.format != "sarif":
         _write(args.output, writer_for(args.format, color=color, link_base=link_base).render(report))
     extra = (
         (args.json_output, "json"),
@@ -201,6 +202,14 @@ def _emit(args: argparse.Namespace, report: Report, sarif_limits: dict[str, int]
     for path, name in extra:
         if path is not None:
             _write(path, writer_for(name, link_base=link_base).render(report))
+    if args.output is None:
+        # Files first: after SIGHUP (or a CI runner going away) stdout may be gone, and the files must exist.
+        try:
+            sys.stdout.write(writer_for(args.format, color=color, link_base=link_base).render(report))
+            sys.stdout.flush()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                print(f"airlock: cannot write the report to stdout: {exc.strerror}", file=sys.stderr)
 
 
 def _progress(enabled: bool) -> tuple[AbstractContextManager[object], ProgressCallback | None]:
@@ -240,8 +249,42 @@ def cmd_scan(args: argparse.Namespace) -> int:
         )
         with display:
             report = scan(change, policy, options)
+    reason = proc.cancelled()
+    if reason is not None:
+        report = _incomplete(report, reason)
     _emit(args, report)
     return report.gate.exit_code
+
+
+def _incomplete(report: Report, reason: str) -> Report:
+    """A scan cut short by a signal: whatever it found is reported, and it is never a verdict."""
+    why = f"airlock was interrupted ({reason}): this report is incomplete, no verdict"
+    gate = replace(report.gate, verdict="error", reasons=(why, *report.gate.reasons))
+    return replace(report, gate=gate, notes=(why, *report.notes))
+
+
+def _outputs_requested(args: argparse.Namespace) -> bool:
+    return any(getattr(args, a, None) is not None for a in
+               ("output", "json_output", "sarif_output", "html_output", "markdown_output", "junit_output"))
+
+
+def _emit_interrupted(args: argparse.Namespace, reason: str) -> None:
+    """Interrupted before a scan could start: the requested outputs still say so, as an incomplete report."""
+    if getattr(args, "command", None) != "scan" or not _outputs_requested(args):
+        return
+    mode = "diff" if args.base else "patch" if args.patch else "staged" if args.staged else "full"
+    report = Report(
+        airlock_version=__version__,
+        generated_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        target=Target(root=str(Path(args.path).resolve()), mode=mode, base=None, head=None, files=0),
+        gate=GateResult("error", ()),
+        stages=(),
+        findings=(),
+    )
+    try:
+        _emit(args, _incomplete(report, reason))
+    except UsageError as exc:
+        print(f"airlock: error: {exc}", file=sys.stderr)
 
 
 def cmd_baseline_create(args: argparse.Namespace) -> int:
@@ -262,31 +305,60 @@ def cmd_baseline_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    """First signal: kill the tools, refuse new ones, let the scan finish its (partial) report.
+    A second one stops at once; the with-blocks still remove every scratch dir on the way out."""
+    first = proc.cancelled() is None
+    proc.cancel(signal.Signals(signum).name)
+    if not first:
+        raise KeyboardInterrupt
+
+
+def _install_handlers() -> dict[int, object]:
+    previous: dict[int, object] = {}
+    for sig in STOP_SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, _on_signal)
+        except ValueError:  # not the main thread (embedded use)
+            break
+    return previous
+
+
+def _restore_handlers(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    proc.reset_cancel()
+    previous = _install_handlers()
+    args: argparse.Namespace | None = None
     try:
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread (embedded use)
-        pass
-    try:
-        args = parser.parse_args(argv)
-        if args.command == "scan":
-            return cmd_scan(args)
-        if args.command == "baseline" and args.baseline_command == "create":
-            return cmd_baseline_create(args)
-        parser.print_help(sys.stderr)
-        return 2
+        with scratch.run_root():
+            args = parser.parse_args(argv)
+            if args.command == "scan":
+                return cmd_scan(args)
+            if args.command == "baseline" and args.baseline_command == "create":
+                return cmd_baseline_create(args)
+            parser.print_help(sys.stderr)
+            return 2
     except UsageError as exc:
-        print(f"airlock: error: {exc}", file=sys.stderr)
+        print(f"airlock: error: {clean(str(exc))}", file=sys.stderr)  # one line, even with a hostile name in it
         return 2
-    except KeyboardInterrupt:
-        proc.kill_all()
-        print("airlock: interrupted; no verdict", file=sys.stderr)
-        return 130
+    except proc.OutputTooLarge as exc:
+        print(f"airlock: error: {clean(str(exc))}; no verdict", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, proc.Cancelled):
+        proc.cancel("SIGINT")
+        reason = proc.cancelled() or "SIGINT"
+        if args is not None:
+            _emit_interrupted(args, reason)
+        print(f"airlock: interrupted ({reason}); no verdict", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - never a stack trace, never a pass
         proc.kill_all()
         if os.environ.get("AIRLOCK_DEBUG"):
@@ -295,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             f"airlock: internal error: {type(exc).__name__}: {exc} (set AIRLOCK_DEBUG=1 for a trace)", file=sys.stderr
         )
         return 2
+    finally:
+        _restore_handlers(previous)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
+from pipeline import fsutil, scratch
 from pipeline.git import Git, TreeEntry
 
 # Directories that are never part of a change worth scanning when a plain directory is scanned whole.
@@ -44,12 +43,12 @@ def safe_relpath(path: str) -> str | None:
 
 @contextmanager
 def temp_dir(prefix: str) -> Iterator[Path]:
-    """A private temp dir, removed on exit, on error and on Ctrl-C."""
-    path = Path(tempfile.mkdtemp(prefix=f"airlock-{prefix}-"))
+    """A private temp dir, removed on exit, on error and on a signal; its name says who owns it (scratch.sweep)."""
+    path = scratch.make_dir(prefix)
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        fsutil.rmtree(path)
 
 
 def write_file(dest_root: Path, rel: str, data: bytes, executable: bool = False) -> None:

@@ -1,16 +1,19 @@
 """GitHub Actions workflow commands: one ::error (or ::warning, when tolerated) per gating finding.
 
-Untrusted text is escaped as the runner requires, so a message cannot end the command early or
-start a new one (`%`, CR and LF everywhere; also `:` and `,` in properties).
+Untrusted text is first cleaned by the shared policy (reports/escape.py: no ESC, no bidi controls), then
+escaped as the runner requires, so a message cannot end the command early or start a new one (`%`, CR and
+LF everywhere; also `:` and `,` in properties).
 """
 
 from __future__ import annotations
 
 from pipeline.models import Report
 from reports import view
+from reports.escape import clean
 
 
 def escape_data(text: str) -> str:
+    text = clean(text, keep_newlines=True)
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from pipeline.models import Finding, Report, Severity
 from reports import view
+from reports.escape import clean_value
 
 TEMPLATES = Path(__file__).parent / "templates"
 SCOPES = {"full": "whole tree", "patch": "patch", "staged": "staged changes"}
@@ -60,6 +61,7 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,  # every template, whatever its extension
+        finalize=clean_value,  # and before escaping: no control, bidi or invisible characters (reports/escape.py)
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,

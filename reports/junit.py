@@ -7,13 +7,15 @@ import xml.etree.ElementTree as ET  # noqa: S405 - we only build and serialise X
 
 from pipeline.models import Report
 from reports import view
+from reports.escape import clean
 
 # Characters XML 1.0 cannot carry at all; escaping cannot save them, so they are replaced.
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def x(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+    """Untrusted text for an XML attribute or element: the shared policy, then what XML 1.0 can carry."""
+    return _NOT_XML.sub("\ufffd", clean(text, keep_newlines=True))
 
 
 class JunitWriter:

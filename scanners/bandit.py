@@ -37,7 +37,7 @@ class BanditScanner:
         version = _version(exe)
         # --ignore-nosec: airlock decides about suppressions itself (an agent may have added them).
         argv = [exe, "-f", "json", "-q", "--ignore-nosec", "--", *targets]
-        done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=ctx.workspace, env=tool_env())
+        done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=ctx.workspace, env=tool_env(tool=self.name))
         if done.timed_out:
             return ScanResult(
                 self.name,
@@ -100,7 +100,7 @@ class BanditScanner:
 
 def _version(exe: str) -> str:
     try:
-        done = proc.run([exe, "--version"], timeout_s=30)
+        done = proc.run([exe, "--version"], timeout_s=30, env=tool_env(tool="bandit"))
     except proc.ToolMissing:
         return ""
     first = (done.stdout.strip().splitlines() or [""])[0]

@@ -16,7 +16,7 @@ from typing import Any
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
 from scanners.interface import ScanContext
-from scanners.tooling import SourceLines, file_targets, find_tool, missing, relativize
+from scanners.tooling import SourceLines, file_targets, find_tool, missing, private_dirs, relativize
 
 # --- severity: data, not code ------------------------------------------------------------------
 # High: public exposure, disabled encryption, wildcard IAM/permissions, privileged or root containers,
@@ -187,6 +187,7 @@ def checkov_env(home: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("BC_", "CKV_", "CHECKOV_", "PRISMA_")) and k not in ("LOG_LEVEL",)
     }
+    env.update(private_dirs("checkov"))  # TMPDIR: checkov's .lark_cache files; XDG: anything else it caches
     env["HOME"] = str(home)
     env["BC_SKIP_MAPPING"] = "TRUE"  # no download of the check-id mapping
     env["CKV_SKIP_PACKAGE_UPDATE_CHECK"] = "true"  # else every import asks PyPI for a newer checkov

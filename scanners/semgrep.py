@@ -95,7 +95,8 @@ class SemgrepScanner:
             configs += ["--config", rules]
         declared = declared_rule_ids(rule_sources)
         argv = [exe, "scan", "--json", "--quiet", "--disable-nosem", *OFFLINE_FLAGS, *configs, "--", *targets]
-        done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=ctx.workspace, env=tool_env(OFFLINE_ENV))
+        env = tool_env(OFFLINE_ENV, tool="semgrep")
+        done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=ctx.workspace, env=env)
         if done.timed_out:
             return ScanResult(
                 self.name,

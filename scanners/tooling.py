@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from pipeline import scratch
 from pipeline.models import ScanResult, ToolStatus
 from pipeline.policy import ToolConfig
 
@@ -116,8 +117,28 @@ def cwe_ids(values: Iterable[object]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+PRIVATE_DIRS = ("HOME", "TMPDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
+
+
+def private_dirs(tool: str) -> dict[str, str]:
+    """A fresh HOME, TMPDIR and XDG dirs for one tool run, below airlock's scratch root (removed with it).
+
+    Tools write caches, logs and settings there (semgrep's ~/.semgrep and semgrep-mcp/, checkov's lark
+    cache), never into the user's HOME or TMPDIR; and a fresh set per run means nothing one scan leaves
+    behind can change what a later scan sees.
+    """
+    root = scratch.tool_dir(tool)
+    env = {}
+    for var in PRIVATE_DIRS:
+        d = root / var.lower()
+        d.mkdir(mode=0o700)
+        env[var] = str(d)
+    return env
+
+
+def tool_env(extra: dict[str, str] | None = None, *, tool: str = "tool") -> dict[str, str]:
     env = dict(os.environ)
+    env.update(private_dirs(tool))
     if extra:
         env.update(extra)
     return env

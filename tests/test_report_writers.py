@@ -38,7 +38,8 @@ def test_markdown_is_capped_with_a_more_line() -> None:
 
 
 def test_github_escaping() -> None:
-    assert escape_data("a%b\r\nc") == "a%25b%0D%0Ac"
+    # A lone CR is a control character: shown as \x0d by the shared policy (reports/escape.py), never sent.
+    assert escape_data("a%b\r\nc") == "a%25b\\x0d%0Ac"
     assert escape_property("x,y:z\n") == "x%2Cy%3Az%0A"
     text = GithubWriter().render(sample_report())
     assert all(line.startswith("::") for line in text.splitlines())
