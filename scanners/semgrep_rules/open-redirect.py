@@ -3,13 +3,21 @@ from urllib.parse import urlparse
 
 from django.http import HttpResponseRedirect
 from django.utils.http import url_has_allowed_host_and_scheme
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from flask import Flask, make_response, redirect, request, url_for
 
 app = Flask(__name__)
 api = FastAPI()
 ALLOWED = {"/home", "/settings"}
+
+
+def get_settings():
+    return Settings()
+
+
+class Settings:
+    login_url = "/login"
 
 
 @app.route("/login")
@@ -70,3 +78,13 @@ def fixed():
     target = "/dashboard"
     # ok: airlock.open-redirect.request-data-to-redirect
     return redirect(target)
+
+
+@api.get("/login-done")
+async def login_done(next_page: str, request: Request, settings: Settings = Depends(get_settings)):
+    # ok: airlock.open-redirect.request-data-to-redirect
+    home = RedirectResponse(request.url_for("home"))
+    # ok: airlock.open-redirect.request-data-to-redirect
+    login = RedirectResponse(settings.login_url)
+    # ruleid: airlock.open-redirect.request-data-to-redirect
+    return home or login or RedirectResponse(next_page)
