@@ -43,3 +43,12 @@ def safe_headers():
     # ok: airlock.header-injection.request-data-to-header
     resp.headers["X-Length"] = str(len(value))
     return resp
+
+
+@app.route("/fake-cleaning")
+def fake_cleaning():
+    value = request.args.get("v", "")
+    resp = make_response("ok")
+    # ruleid: airlock.header-injection.request-data-to-header
+    resp.headers["X-Value"] = value.replace("\n", "\n")
+    return resp

@@ -26,3 +26,11 @@ def login():
     # ok: airlock.log-injection.request-data-to-log
     logger.info("name of %d chars", len(user))
     return "denied"
+
+
+@app.route("/fake-cleaning")
+def fake_cleaning():
+    user = request.args.get("user", "")
+    # ruleid: airlock.log-injection.request-data-to-log
+    logger.info("user %s", user.replace("\n", "\r\n"))
+    return "ok"

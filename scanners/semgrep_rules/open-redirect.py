@@ -88,3 +88,23 @@ async def login_done(next_page: str, request: Request, settings: Settings = Depe
     login = RedirectResponse(settings.login_url)
     # ruleid: airlock.open-redirect.request-data-to-redirect
     return home or login or RedirectResponse(next_page)
+
+
+@app.route("/checks-that-do-not-check")
+def checks_that_do_not_check():
+    nxt = request.args.get("next", "/")
+    if nxt not in ALLOWED:
+        print("unexpected target")
+    parsed = urlparse(nxt)
+    if parsed.netloc:
+        print("absolute target")
+    # ruleid: airlock.open-redirect.request-data-to-redirect
+    return redirect(nxt)
+
+
+def django_inverted(request):
+    nxt = request.GET.get("next", "/")
+    if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
+        # ruleid: airlock.open-redirect.request-data-to-redirect
+        return HttpResponseRedirect(nxt)
+    return HttpResponseRedirect("/")
