@@ -61,11 +61,23 @@ def _related_cwes(f: Finding) -> set[str]:
     return cwes
 
 
+def _pack_overlap(a: Finding, b: Finding) -> bool:
+    """airlock's own pack reports one sink twice by design: a taint rule (request data reaches it)
+    and a pattern rule (the API is used). Same line, same CWE: one flaw. Other tools' rules on one
+    line (bandit B602 and B604, say) are distinct checks and stay apart."""
+    ours = a.rule_id.startswith("airlock.") and b.rule_id.startswith("airlock.")
+    return ours and a.rule_id != b.rule_id and a.start_line > 0 and a.start_line == b.start_line and bool(
+        set(a.cwe) & set(b.cwe)
+    )
+
+
 def same_weakness(a: Finding, b: Finding) -> bool:
     """Different tools, same file, and either overlapping lines with a shared CWE or CVE, or the
     same line with related CWEs (one sink that two tools file under different CWEs)."""
-    if a.tool == b.tool or not a.path or a.path != b.path:
+    if not a.path or a.path != b.path:
         return False
+    if a.tool == b.tool:
+        return _pack_overlap(a, b)
     (a0, a1), (b0, b1) = _lines(a), _lines(b)
     if a1 < b0 or b1 < a0:
         return False

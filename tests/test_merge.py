@@ -105,3 +105,18 @@ def test_unrelated_cwes_on_one_line_stay_apart() -> None:
     assert not same_weakness(shell, finding(**SEMGREP, cwe=("CWE-95",)))
     # a whole-file finding (line 0) never merges by relation
     assert not same_weakness(finding(**YAML_BANDIT, start_line=0, end_line=0), finding(**YAML_SEMGREP))
+
+
+def test_taint_and_pattern_rule_of_our_pack_on_one_sink_become_one_finding() -> None:
+    taint = finding(tool="semgrep", rule_id="airlock.sql-injection.request-data-to-sql", cwe=("CWE-89",),
+                    severity=Severity.HIGH, message="request data reaches SQL")
+    pattern = finding(tool="semgrep", rule_id="airlock.sql-injection.formatted-sql-execute", cwe=("CWE-89",),
+                      severity=Severity.MEDIUM, message="formatted SQL is executed")
+    merged = dedup(fp(pattern, taint))
+    assert len(merged) == 1
+    assert merged[0].rule_id == "airlock.sql-injection.request-data-to-sql" and merged[0].severity is Severity.HIGH
+    assert {s.rule_id for s in merged[0].sources} == {taint.rule_id, pattern.rule_id}
+    # another line, or another CWE, stays apart; so do other tools' own rule pairs
+    assert not same_weakness(taint, finding(**{**pattern.__dict__, "start_line": 9, "end_line": 9}))
+    assert not same_weakness(taint, finding(**{**pattern.__dict__, "cwe": ("CWE-79",)}))
+    assert not same_weakness(finding(), finding(rule_id="B604"))
