@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 from scanners.semgrep import OFFLINE_ENV, OFFLINE_FLAGS, RULES_DIR  # noqa: E402
 from scanners.trivy_common import NO_PHONE_HOME  # noqa: E402
 
+# the labelled web corpus makes the taint rules pay their real cost on handler-shaped code
 CORPUS = [ROOT / "fixtures" / "sast" / "vulnerable", ROOT / "fixtures" / "sast" / "clean",
-          ROOT / "fixtures" / "demo" / "project"]
+          ROOT / "fixtures" / "demo" / "project", ROOT / "fixtures" / "corpus" / "files"]
 
 
 def _bin(name: str) -> str:
@@ -35,7 +36,7 @@ def _bin(name: str) -> str:
 
 def build_corpus(dest: Path) -> list[str]:
     for i, src in enumerate(CORPUS):
-        shutil.copytree(src, dest / f"part{i}")
+        shutil.copytree(src, dest / f"part{i}", ignore=shutil.ignore_patterns("__pycache__"))
     return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.py"))
 
 

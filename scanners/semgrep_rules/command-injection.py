@@ -106,3 +106,36 @@ def django_view(request):
     # ok: airlock.command-injection.request-data-to-shell
     # ruleid: airlock.command-injection.os-system
     os.system(f"ping -c {count} localhost")
+
+
+COMMANDS = {"disk": "df -h", "load": "uptime"}
+
+
+@app.route("/chosen")
+def chosen_away():
+    cmd = request.args.get("cmd", "")
+    custom = False
+    if not custom:
+        cmd = "uptime"
+    # request-data-to-shell stays quiet: the branch always replaces cmd (the pattern rule still sees a variable)
+    # ruleid: airlock.command-injection.os-system
+    os.system(cmd)
+    # request-data-to-shell stays quiet: the command comes from a constant table
+    # ruleid: airlock.command-injection.os-system
+    os.system(COMMANDS.get(request.args.get("name", ""), "uptime"))
+    return "ok"
+
+
+@app.route("/retainted")
+def tainted_again_after_the_known_branch():
+    cmd = request.args.get("cmd", "")
+    custom = False
+    if not custom:
+        cmd = "uptime"
+    cmd = request.args.get("other", "")
+    # ruleid: airlock.command-injection.request-data-to-shell, airlock.command-injection.os-system
+    os.system(cmd)
+    TABLE = request.args
+    # ruleid: airlock.command-injection.request-data-to-shell, airlock.command-injection.os-system
+    os.system(TABLE.get("cmd"))
+    return "ok"

@@ -4,10 +4,14 @@ import sqlite3
 import pandas as pd
 from django.db import connection
 from django.db.models.expressions import RawSQL
+from fastapi import FastAPI
+from flask import Flask, request
 from psycopg2 import sql
 from sqlalchemy import text
 
 USERS_TABLE = "users"
+app = Flask(__name__)
+api = FastAPI()
 
 
 def dbapi_cases(conn: sqlite3.Connection, user_id, name, table, rows):
@@ -77,3 +81,31 @@ def django_cases(User, username, order):
         # ruleid: airlock.sql-injection.formatted-sql-execute
         cursor.execute("SELECT name FROM app_item WHERE owner = '%s'" % username)
     return users, qs, annotated, users2, qs2
+
+
+@app.route("/users")
+def users_by_name():
+    name = request.args.get("name", "")
+    conn = sqlite3.connect("app.db")
+    # ruleid: airlock.sql-injection.request-data-to-sql, airlock.sql-injection.formatted-sql-execute
+    rows = conn.execute("SELECT id FROM users WHERE name = '%s'" % name).fetchall()
+    # ok: airlock.sql-injection.request-data-to-sql
+    same = conn.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchall()
+    # ok: airlock.sql-injection.request-data-to-sql, airlock.sql-injection.formatted-sql-execute
+    by_id = conn.execute(f"SELECT id FROM users WHERE id = {int(name)}").fetchall()
+    return str((rows, same, by_id))
+
+
+@api.get("/items")
+def items(sku: str):
+    # ruleid: airlock.sql-injection.request-data-to-sql, airlock.sql-injection.sqlalchemy-text-formatted
+    stmt = text(f"SELECT * FROM items WHERE sku = '{sku}'")
+    # ok: airlock.sql-injection.request-data-to-sql
+    bound = text("SELECT * FROM items WHERE sku = :sku").bindparams(sku=sku)
+    return {"stmt": str(stmt), "bound": str(bound)}
+
+
+def overwritten_by_a_constant(conn, name):
+    name = "alice"
+    # ok: airlock.sql-injection.formatted-sql-execute
+    return conn.execute("SELECT id FROM users WHERE name = '%s'" % name).fetchall()

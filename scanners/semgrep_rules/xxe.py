@@ -6,7 +6,10 @@ from xml.sax.handler import feature_external_ges
 
 import defusedxml.ElementTree as DET
 import xmltodict
+from flask import Flask, request
 from lxml import etree
+
+app = Flask(__name__)
 
 
 def stdlib_cases(payload: bytes, path: str):
@@ -48,3 +51,18 @@ def sax_cases(path, handler, payload):
     # ok: airlock.xxe.external-entities-enabled
     data2 = xmltodict.parse(payload)
     return data, data2
+
+
+@app.route("/import", methods=["POST"])
+def import_xml():
+    body = request.get_data()
+    # ruleid: airlock.xxe.request-data-to-xml-parser
+    doc = etree.fromstring(body)
+    hardened = etree.XMLParser(resolve_entities=False, no_network=True)
+    # ok: airlock.xxe.request-data-to-xml-parser
+    safe = etree.fromstring(body, parser=hardened)
+    # ok: airlock.xxe.request-data-to-xml-parser
+    defused = DET.fromstring(body)
+    # ok: airlock.xxe.request-data-to-xml-parser
+    plain = xmltodict.parse(body)
+    return str((doc, safe, defused, plain))
