@@ -37,7 +37,7 @@ def _file_hash(p: Path) -> str:
 def _scratch_dirs() -> set[str]:
     import tempfile
 
-    return {p.name for p in Path(tempfile.gettempdir()).glob("airlock-rt-*")}
+    return {p.name for p in Path(tempfile.gettempdir()).glob("airlock-*")}
 
 
 def _runtime_findings(report: dict) -> list[dict]:

@@ -18,7 +18,7 @@ import uuid
 from contextlib import suppress
 from pathlib import Path
 
-from pipeline import proc
+from pipeline import proc, scratch
 from pipeline.fsutil import rmtree
 from pipeline.models import ScanResult, ToolStatus
 from pipeline.policy import ToolConfig
@@ -168,7 +168,8 @@ class RuntimeScanner:
         parent = tempfile.gettempdir()
         if identity.switches and not reachable_by_others(parent):
             parent = "/tmp"  # the sandbox's uid must reach its own scratch; /tmp is world-traversable
-        tmp = Path(tempfile.mkdtemp(prefix="airlock-rt-", dir=parent))
+        # Named with its owner, so a run killed outright has it swept by the next (pipeline/scratch.py).
+        tmp = scratch.make_dir("rt", parent)
         try:
             return self._sandboxed(ctx, targets, bwrap, strace_bin, tmp, version, identity)
         except SandboxUnavailable as exc:
