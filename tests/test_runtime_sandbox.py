@@ -117,3 +117,47 @@ def test_no_commands_skips_the_stage(tmp_path: Path) -> None:
     (tmp_path / "p" / "README.md").write_text("docs only\n")
     code, report, _ = scan_json(tmp_path / "p", "--stages", "runtime", tmp_path=tmp_path)
     assert next(s for s in report["stages"] if s["name"] == "runtime")["status"] == "skipped"
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_interrupt_during_a_sandboxed_run_leaves_nothing_behind(sig: str, tmp_path: Path) -> None:
+    """Ctrl-C or CI's SIGTERM while a command runs: the sandbox and its scratch dir are gone within seconds."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import airlock_env
+
+    project = tmp_path / "p"
+    project.mkdir()
+    marker = f"{os.getpid() % 1000}.{len(sig)}1377"  # a sleep length no other process uses
+    (project / "airlock.toml").write_text(f'[runtime]\ncommands = ["sleep {marker}"]\n')
+    before = _scratch_dirs()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "scan", str(project), "--stages", "runtime"],
+        env=airlock_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _running(f"sleep {marker}"):
+        time.sleep(0.2)
+    assert _running(f"sleep {marker}"), "the sandboxed command never started"
+    p.send_signal(getattr(signal, sig))
+    _out, err = p.communicate(timeout=60)  # the command sleeps far longer: it must have been stopped
+    assert p.returncode == 2, err
+    assert "interrupted" in err
+    assert not _running(f"sleep {marker}")
+    assert _scratch_dirs() - before == set()
+
+
+def _running(cmdline: str) -> bool:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text.strip() == cmdline:
+            return True
+    return False

@@ -166,8 +166,10 @@ class RuntimeScanner:
         except SandboxUnavailable as exc:
             return self._error(str(exc), version)
         parent = tempfile.gettempdir()
-        if identity.switches and not reachable_by_others(parent):
-            parent = "/tmp"  # the sandbox's uid must reach its own scratch; /tmp is world-traversable
+        # The sandbox's uid must reach its own scratch, and the unix sockets below it must fit in sun_path (108
+        # bytes): else /tmp, which is world-traversable and short.
+        if (identity.switches and not reachable_by_others(parent)) or len(parent) > 48:
+            parent = "/tmp"
         # Named with its owner, so a run killed outright has it swept by the next (pipeline/scratch.py).
         tmp = scratch.make_dir("rt", parent)
         try:
