@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
+from dataclasses import replace
 
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
+from pipeline.suppressions import comment_ids, names_rule
 from scanners.interface import ScanContext
 from scanners.tooling import SourceLines, find_tool, missing, relativize, suffix_targets, tool_env
 
 # bandit rates severity and confidence separately. Severity maps directly; a LOW-confidence
 # finding drops one level, because it is more often noise than a weakness.
 SEVERITY = {"HIGH": Severity.HIGH, "MEDIUM": Severity.MEDIUM, "LOW": Severity.LOW, "UNDEFINED": Severity.INFO}
-NOSEC = re.compile(r"#\s*nosec\b")
 
 
 def map_severity(severity: str, confidence: str) -> Severity:
@@ -78,10 +78,7 @@ class BanditScanner:
         line_range = r.get("line_range") or [start]
         end = max(int(x) for x in line_range) if line_range else start
         cwe = r.get("issue_cwe") or {}
-        suppression = None
-        if NOSEC.search(src.line(path, start)):
-            suppression = Suppression("inline", "nosec comment")
-        return Finding(
+        finding = Finding(
             stage=self.stage,
             tool=self.name,
             rule_id=str(r.get("test_id", "")),
@@ -94,8 +91,13 @@ class BanditScanner:
             snippet=src.snippet(path, start, end),
             cwe=(f"CWE-{int(cwe['id'])}",) if isinstance(cwe, dict) and str(cwe.get("id", "")).isdigit() else (),
             help_url=str(r.get("more_info", "")),
-            suppression=suppression,
         )
+        # As bandit reads `# nosec`: anywhere on the finding's lines, bare or naming this test.
+        for n in range(start, end + 1):
+            for ids in comment_ids(src.line(path, n), self.name) or ():
+                if not ids or names_rule(ids, finding):
+                    return replace(finding, suppression=Suppression("inline", "nosec comment"))
+        return finding
 
 
 def _version(exe: str) -> str:

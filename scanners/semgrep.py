@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
+from pipeline.suppressions import comment_ids, names_rule
 from scanners.interface import ScanContext
 from scanners.tooling import SourceLines, cwe_ids, find_tool, missing, relativize, suffix_targets, tool_env
 
@@ -27,7 +28,6 @@ SEVERITY = {
 # Never touch the network: no metrics, no version check (an offline check hangs ~95 s).
 OFFLINE_FLAGS = ("--metrics=off", "--disable-version-check")
 OFFLINE_ENV = {"SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
-NOSEM = re.compile(r"#\s*nosem(?:grep)?\b")
 
 
 class SemgrepScanner:
@@ -90,11 +90,8 @@ class SemgrepScanner:
         end = int((r.get("end") or {}).get("line", start))
         cwe = meta.get("cwe") or []
         refs = meta.get("references") or []
-        suppression = None
-        if NOSEM.search(src.line(path, start)) or NOSEM.search(src.line(path, start - 1)):
-            suppression = Suppression("inline", "nosemgrep comment")
         message = str(extra.get("message", "")).strip()
-        return Finding(
+        finding = Finding(
             stage=self.stage,
             tool=self.name,
             rule_id=rule_id,
@@ -107,5 +104,10 @@ class SemgrepScanner:
             snippet=src.snippet(path, start, end),
             cwe=cwe_ids(cwe if isinstance(cwe, list) else [cwe]),
             help_url=str(refs[0]) if isinstance(refs, list) and refs else "",
-            suppression=suppression,
         )
+        # As semgrep reads `nosemgrep`: on the finding's first line or the line above, bare or naming it.
+        for n in (start, start - 1):
+            for ids in comment_ids(src.line(path, n), self.name) or ():
+                if not ids or names_rule(ids, finding):
+                    return replace(finding, suppression=Suppression("inline", "nosemgrep comment"))
+        return finding
