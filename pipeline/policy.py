@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -102,19 +103,26 @@ def _choice(*options: str) -> Check:
     return check
 
 
-def _number(minimum: float) -> Check:
+def _number(minimum: float, maximum: float = 86_400.0) -> Check:
+    """A finite number in [minimum, maximum]: nan and inf would disable the limit they set."""
+
     def check(key: str, v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < minimum:
-            raise _Bad(f"{key} must be a number >= {minimum:g} (got {v!r})")
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not math.isfinite(v)
+            or not minimum <= v <= maximum
+        ):
+            raise _Bad(f"{key} must be a number from {minimum:g} to {maximum:g} (got {v!r})")
         return float(v)
 
     return check
 
 
-def _int(minimum: int) -> Check:
+def _int(minimum: int, maximum: int = 1_000_000) -> Check:
     def check(key: str, v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise _Bad(f"{key} must be a whole number >= {minimum} (got {v!r})")
+        if isinstance(v, bool) or not isinstance(v, int) or not minimum <= v <= maximum:
+            raise _Bad(f"{key} must be a whole number from {minimum} to {maximum} (got {v!r})")
         return v
 
     return check
@@ -170,10 +178,10 @@ _RUNTIME_KEYS: dict[str, Check] = {
     "allow_hosts": _list(_str),
     "deny_hosts": _list(_str),
     "timeout_s": _number(1),
-    "cpu_s": _int(1),
-    "memory_mb": _int(16),
-    "pids": _int(8),
-    "file_size_mb": _int(1),
+    "cpu_s": _int(1, 86_400),
+    "memory_mb": _int(16, 1_048_576),
+    "pids": _int(8, 1_000_000),
+    "file_size_mb": _int(1, 1_048_576),
     "env": _str_map,
 }
 _TOP_KEYS = ("stages", "gate", "tools", "image", "runtime", "paths")
@@ -207,6 +215,8 @@ def parse_policy(data: Mapping[str, Any], *, source: str, base_dir: Path, confin
 def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: bool) -> Policy:
     _check_keys("", data, _TOP_KEYS)
     stages = _list(_choice(*STAGES))("stages", data.get("stages", list(STAGES)))
+    if not stages:
+        raise _Bad(f"stages is empty, so nothing would be scanned; name at least one of {', '.join(STAGES)}")
 
     gate_raw = _table("gate", data.get("gate", {}))
     per_stage = {k: _table(f"gate.{k}", v) for k, v in gate_raw.items() if k in STAGES}
