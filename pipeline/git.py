@@ -94,8 +94,11 @@ class Git:
         """Files of a commit (or of the index), without going through attributes or filters."""
         if paths is not None:
             # Filtered here, not by pathspec: 50,000 paths on a command line pass ARG_MAX.
-            wanted = set(paths)
-            return [e for e in self.entries(rev) if e.path in wanted] if wanted else []
+            # A path names a file, or a directory and everything below it, as a pathspec would.
+            wanted = {p.rstrip("/") for p in paths}
+            if not wanted:
+                return []
+            return [e for e in self.entries(rev) if e.path in wanted or _under_any(e.path, wanted)]
         spec: list[str] = []
         if rev == INDEX:
             raw = self._bytes("ls-files", "-s", "-z", *spec)
@@ -196,6 +199,11 @@ class Git:
     def worktree_files(self) -> list[str]:
         raw = self._bytes("ls-files", "-z", "-co", "--exclude-standard")
         return sorted({_dec(p) for p in raw.split(b"\0") if p})
+
+
+def _under_any(path: str, dirs: set[str]) -> bool:
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in dirs for i in range(1, len(parts)))
 
 
 def split_lines(data: bytes) -> list[bytes]:

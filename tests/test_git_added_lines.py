@@ -108,3 +108,12 @@ def test_content_line_that_looks_like_a_file_header_keeps_later_hunks_in_place(t
     # The same diff as text really does print the content line as a file header.
     text = subprocess.run(["git", "diff", "-U0", base, head], cwd=repo, capture_output=True, text=True).stdout
     assert "\n+++ b/other.py\n" in text
+
+
+def test_entries_filter_by_file_or_directory_without_a_pathspec(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path / "r", {"ci/semgrep/a.yaml": "x", "ci/semgrepx/b.yaml": "y", "airlock.toml": "", "d/airlock.toml": ""}
+    )
+    got = sorted(e.path for e in Git(repo).entries("HEAD", ["ci/semgrep", "airlock.toml", "missing"]))
+    assert got == ["airlock.toml", "ci/semgrep/a.yaml"]
+    assert Git(repo).entries("HEAD", []) == []

@@ -153,3 +153,15 @@ def test_argv_batches_stay_under_the_budget() -> None:
     assert [x for b in batches for x in b] == items
     assert all(sum(len(x) + 5 for x in b) <= 256 * 1024 and len(b) <= 4_000 for b in batches)
     assert argv_batches([]) == []
+
+
+def test_file_bandit_silently_skips_is_caught_by_the_cross_check(tmp_path: Path) -> None:
+    # bandit drops explicitly named files under its default excluded dirs (.tox, .git, ...) without a word.
+    repo = make_repo(tmp_path / "repo", {"a.py": "x = 1\n"})
+    git(repo, "checkout", "-q", "-b", "agent")
+    write_files(repo, {".tox/evil.py": "def f(x):\n    return x\n"})
+    commit(repo, "agent change")
+    code, report, done = scan_json(repo, "--base", "main", "--stages", "sast", tmp_path=tmp_path)
+    assert code == 1, done.stdout + done.stderr
+    f = _unscanned(report)[("bandit", ".tox/evil.py")]
+    assert "metrics do not list it as scanned" in f["message"]
