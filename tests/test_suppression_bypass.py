@@ -95,16 +95,45 @@ def test_old_nosemgrep_above_a_line_rewritten_into_ssrf(tmp_path: Path) -> None:
     assert "agent.suppression-added" not in rule_ids(report)  # the comment is the base's own
 
 
-def test_old_nosec_naming_another_test_does_not_hide_a_new_finding(tmp_path: Path) -> None:
-    base = "import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd)  # nosec B603\n"
+TAINT_BASE = """import requests
+from flask import Flask, request
+
+app = Flask(__name__)
+
+
+@app.route("/fetch")
+def fetch():
+    url = "https://example.com/status"
+    return requests.get(url).text  {comment}
+"""
+
+
+@pytest.mark.parametrize("comment", ["# nosemgrep", "# nosemgrep: airlock.crypto.weak-hash"])
+def test_old_bare_or_other_rule_comment_does_not_hide_a_new_finding_on_an_unchanged_line(
+    tmp_path: Path, comment: str
+) -> None:
+    base = TAINT_BASE.format(comment=comment)
     repo = make_repo(tmp_path / "repo", {"app.py": base})
     git(repo, "checkout", "-q", "-b", "agent")
-    write_files(repo, {"app.py": base.replace("subprocess.call(cmd)", "subprocess.call(cmd, shell=True)")})
+    # The sink line stays as it was; the change makes its argument request data, so the finding is new.
+    write_files(repo, {"app.py": base.replace('url = "https://example.com/status"', 'url = request.args["url"]')})
     commit(repo, "agent change")
     code, report, done = _scan(tmp_path, repo, "--base", "main")
     assert code == 1, done
-    b602 = [f for f in report["findings"] if "B602" in {f["rule_id"], *(s["rule_id"] for s in f["sources"])}]
-    assert len(b602) == 1 and b602[0]["suppression"] is None
+    ssrf = [f for f in report["findings"] if f["rule_id"] == "airlock.ssrf.request-data-to-http-client"]
+    assert len(ssrf) == 1 and ssrf[0]["start_line"] == 10 and ssrf[0]["suppression"] is None and ssrf[0]["new"]
+
+
+def test_old_comment_naming_the_rule_still_counts_on_an_unchanged_line(tmp_path: Path) -> None:
+    base = TAINT_BASE.format(comment="# nosemgrep: airlock.ssrf.request-data-to-http-client")
+    repo = make_repo(tmp_path / "repo", {"app.py": base})
+    git(repo, "checkout", "-q", "-b", "agent")
+    write_files(repo, {"app.py": base.replace('url = "https://example.com/status"', 'url = request.args["url"]')})
+    commit(repo, "agent change")
+    code, report, done = _scan(tmp_path, repo, "--base", "main")
+    assert code == 0, done
+    ssrf = [f for f in report["findings"] if f["rule_id"] == "airlock.ssrf.request-data-to-http-client"]
+    assert len(ssrf) == 1 and ssrf[0]["suppression"] is not None
 
 
 POD = """apiVersion: v1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,9 @@ def test_syntax_bandit_cannot_parse_is_unscanned(tmp_path: Path) -> None:
     tree.mkdir()
     # PEP 695 syntax: Python 3.11's ast (bandit's) rejects it, so bandit sees nothing in the file.
     (tree / "new.py").write_text("type Alias = int\n\n\ndef f(x):\n    return x\n")
-    code, report, done = scan_json(tree, "--stages", "sast", tmp_path=tmp_path)
-    if ("bandit", "new.py") not in _unscanned(report):
+    if sys.version_info >= (3, 12):
         pytest.skip("LOUD: this Python's ast parses PEP 695, so bandit has no syntax error to report here")
+    code, report, done = scan_json(tree, "--stages", "sast", tmp_path=tmp_path)
     assert code == 1, done.stdout + done.stderr
     assert "syntax error" in _unscanned(report)[("bandit", "new.py")]["message"]
 
