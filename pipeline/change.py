@@ -10,7 +10,7 @@ from pathlib import Path
 from pipeline import proc
 from pipeline.errors import UsageError
 from pipeline.git import INDEX, Git, git_env
-from pipeline.models import Change, ChangedFile, FileStatus
+from pipeline.models import Change, ChangedFile, FileStatus, Finding, Severity
 from pipeline.policy import file_reader, load_repo_policy
 from pipeline.workspace import (
     DEFAULT_EXCLUDED_DIRS,
@@ -56,15 +56,41 @@ def open_change(
 
 def _full_change(root: Path, stack: ExitStack) -> Change:
     top = Git.toplevel(root)
+    failed: list[tuple[str, str]] = []
     if top is not None and top == root:
         rels = [r for r in Git(root).worktree_files() if not _excluded(r)]
     else:
-        rels = walk_files(root)
+        rels = walk_files(root, failed)
     ws = stack.enter_context(temp_dir("head"))
-    copied, notes = copy_tree_files(root, rels, ws)
+    copied, notes = copy_tree_files(root, rels, ws, failed)
     files = tuple(ChangedFile(r, FileStatus.ADDED) for r in copied)
     return Change(
-        root=root, mode="full", base=None, head=None, files=files, workspace=ws, notes=tuple(notes), policy_dir=root
+        root=root,
+        mode="full",
+        base=None,
+        head=None,
+        files=files,
+        workspace=ws,
+        notes=tuple(notes),
+        policy_dir=root,
+        findings=unscanned_findings(failed),
+    )
+
+
+def unscanned_findings(failed: list[tuple[str, str]]) -> tuple[Finding, ...]:
+    """Intake's own airlock.unscanned findings: content of the change that no tool can be shown."""
+    return tuple(
+        Finding(
+            stage="sast",
+            tool="airlock",
+            rule_id="airlock.unscanned",
+            message=f"no tool scanned {rel or 'part of the change'}: {why}",
+            severity=Severity.HIGH,
+            path=rel,
+            title="file not scanned",
+            evidence=("tool: every tool (intake could not materialise it)", f"reason: {why}"),
+        )
+        for rel, why in sorted(set(failed))
     )
 
 
@@ -96,7 +122,9 @@ def _diff_change(
     files = git.changed_files(merge_base, head_rev)
 
     ws = stack.enter_context(temp_dir("head"))
-    notes = materialize_entries(git, head_rev, git.entries(head_rev), ws)
+    failed: list[tuple[str, str]] = []
+    notes = materialize_entries(git, head_rev, git.entries(head_rev), ws, failed)
+    changed = {f.path for f in files if f.status is not FileStatus.DELETED}
     base_ws = stack.enter_context(temp_dir("base"))
     old_paths = sorted({f.old_path for f in files if f.old_path})
     notes += materialize_entries(git, merge_base, git.entries(merge_base, old_paths), base_ws)
@@ -115,6 +143,7 @@ def _diff_change(
         base_workspace=base_ws,
         notes=tuple(notes),
         policy_dir=policy_dir,
+        findings=unscanned_findings([(p, why) for p, why in failed if p in changed]),
     )
 
 
@@ -147,12 +176,15 @@ def _patch_change(root: Path, patch: Path, stack: ExitStack) -> Change:
         raise UsageError(f"cannot read patch {patch}: {exc.strerror}") from None
     scratch = stack.enter_context(temp_dir("patch"))
     top = Git.toplevel(root)
+    failed: list[tuple[str, str]] = []
     rels = (
         [r for r in Git(root).worktree_files() if not _excluded(r)]
         if top is not None and top == root
-        else walk_files(root)
+        else walk_files(root, failed)
     )
-    _copied, notes = copy_tree_files(root, rels, scratch)
+    _copied, notes = copy_tree_files(root, rels, scratch, failed)
+    # Not part of the change (the patch applies on top); a patch touching them does not apply at all.
+    notes += [f"the base snapshot lacks {rel or 'part of the tree'}: {why}" for rel, why in failed]
     git = Git(scratch, env=_ISOLATED_GIT)
     env = git.env
     for argv in (
@@ -185,6 +217,7 @@ def _patch_change(root: Path, patch: Path, stack: ExitStack) -> Change:
         base_workspace=change.base_workspace,
         notes=tuple(notes) + change.notes,
         policy_dir=change.policy_dir,
+        findings=change.findings,
     )
 
 

@@ -8,10 +8,20 @@ from collections.abc import Iterable, Mapping
 from pipeline.models import Finding, GateResult, Severity, ToolRun, ToolStatus
 from pipeline.policy import GatePolicy
 
+UNSCANNED = "airlock.unscanned"
+
 
 def gating_findings(gate: GatePolicy, findings: Iterable[Finding]) -> list[Finding]:
-    """New, unsuppressed findings at or above their stage's threshold."""
-    return [f for f in findings if f.new and f.suppression is None and f.severity >= gate.threshold(f.stage)]
+    """New, unsuppressed findings at or above their stage's threshold, and every unwaived airlock.unscanned.
+
+    A file no tool scanned is unknown code whatever fail_on, max_new or the baseline say; only a waiver
+    (read from the base) accepts it.
+    """
+    return [
+        f
+        for f in findings
+        if f.suppression is None and (f.rule_id == UNSCANNED or (f.new and f.severity >= gate.threshold(f.stage)))
+    ]
 
 
 def evaluate(gate: GatePolicy, findings: Iterable[Finding], runs: Mapping[str, Iterable[ToolRun]]) -> GateResult:
@@ -23,7 +33,12 @@ def evaluate(gate: GatePolicy, findings: Iterable[Finding], runs: Mapping[str, I
     counts = Counter((f.stage, f.severity) for f in gating)
     for (stage, sev), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
         reasons.append(f"{n} new {sev.label} finding{'s' if n != 1 else ''} in {stage}")
-    failed = len(gating) > gate.max_new
+    missed = sorted({f.path or "part of the change" for f in gating if f.rule_id == UNSCANNED})
+    if missed:
+        shown = ", ".join(missed[:5]) + (f" and {len(missed) - 5} more" if len(missed) > 5 else "")
+        reasons.append(f"{len(missed)} file{'s' if len(missed) != 1 else ''} not scanned (airlock.unscanned): {shown}")
+    unscanned = sum(f.rule_id == UNSCANNED for f in gating)
+    failed = len(gating) > gate.max_new or unscanned > 0
     if gating and not failed:
         warnings.append(f"{len(gating)} new gating finding(s) tolerated by max_new = {gate.max_new}")
         reasons.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,9 +92,14 @@ class Git:
 
     def entries(self, rev: str, paths: list[str] | None = None) -> list[TreeEntry]:
         """Files of a commit (or of the index), without going through attributes or filters."""
-        spec = ["--", *paths] if paths is not None else []
-        if paths is not None and not paths:
-            return []
+        if paths is not None:
+            # Filtered here, not by pathspec: 50,000 paths on a command line pass ARG_MAX.
+            # A path names a file, or a directory and everything below it, as a pathspec would.
+            wanted = {p.rstrip("/") for p in paths}
+            if not wanted:
+                return []
+            return [e for e in self.entries(rev) if e.path in wanted or _under_any(e.path, wanted)]
+        spec: list[str] = []
         if rev == INDEX:
             raw = self._bytes("ls-files", "-s", "-z", *spec)
             out = []
@@ -152,24 +158,36 @@ class Git:
             status = {"A": FileStatus.ADDED, "D": FileStatus.DELETED}.get(code[0], FileStatus.MODIFIED)
             files.append(ChangedFile(path, status, path if status is FileStatus.MODIFIED else None))
             i += 2
-        added = self.added_lines(base, head, common)
+        added = self.added_lines(base, head, files)
         return [ChangedFile(f.path, f.status, f.old_path, tuple(added.get(f.path, ()))) for f in files]
 
-    def added_lines(self, base: str, head: str, common: list[str]) -> dict[str, list[tuple[int, int]]]:
-        raw = self._bytes("diff", "-U0", *common, *self.diff_args(base, head))
+    def added_lines(self, base: str, head: str, files: list[ChangedFile]) -> dict[str, list[tuple[int, int]]]:
+        """Head line ranges each file's change added, from the two blobs in git's object store.
+
+        No diff text is parsed: attributes (`-diff`), the user's diff settings and file contents that look
+        like diff headers cannot change the answer.
+        """
+        live = [f for f in files if f.status is not FileStatus.DELETED]
+        head_sha = self.blob_ids(head, {f.path for f in live})
+        base_sha = self.blob_ids(base, {f.old_path for f in live if f.old_path})
+        data = self.blobs(sorted(set(head_sha.values()) | set(base_sha.values())))
         ranges: dict[str, list[tuple[int, int]]] = {}
-        current: str | None = None
-        for line in raw.split(b"\n"):
-            if line.startswith(b"+++ "):
-                name = _unquote(line[4:].rstrip(b"\t"))
-                current = _dec(name[2:]) if name.startswith(b"b/") else None
-            elif line.startswith(b"@@ ") and current is not None:
-                plus = line.split(b" ")[2]  # +start[,count]
-                start_s, _, count_s = plus[1:].decode().partition(",")
-                start, count = int(start_s), int(count_s) if count_s else 1
-                if count:
-                    ranges.setdefault(current, []).append((start, start + count - 1))
+        for f in live:
+            sha = head_sha.get(f.path)
+            if sha is None:
+                continue
+            old_sha = base_sha.get(f.old_path) if f.old_path else None
+            old = data.get(old_sha, b"") if old_sha else b""
+            found = added_ranges(old, data.get(sha, b""))
+            if found:
+                ranges[f.path] = found
         return ranges
+
+    def blob_ids(self, rev: str, paths: set[str]) -> dict[str, str]:
+        """Path -> blob id of the regular files among paths at rev (links and submodules have no lines)."""
+        if not paths:
+            return {}
+        return {e.path: e.sha for e in self.entries(rev) if e.path in paths and e.mode in ("100644", "100755")}
 
     def show_file(self, rev: str, path: str) -> bytes | None:
         spec = f":{path}" if rev == INDEX else f"{rev}:{path}"
@@ -181,6 +199,57 @@ class Git:
     def worktree_files(self) -> list[str]:
         raw = self._bytes("ls-files", "-z", "-co", "--exclude-standard")
         return sorted({_dec(p) for p in raw.split(b"\0") if p})
+
+
+def _under_any(path: str, dirs: set[str]) -> bool:
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in dirs for i in range(1, len(parts)))
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines as git and the scanners number them: split at LF only; a final LF ends the last line."""
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+EXACT_DIFF_LINES = 1_000  # above this, difflib's quadratic exact mode could be made to spin
+MAX_DIFF_LINES = 5_000  # above this, a changed middle section counts as added whole
+
+
+def added_ranges(old: bytes, new: bytes) -> list[tuple[int, int]]:
+    """Inclusive 1-based line ranges of new that are not matched to a line of old.
+
+    Every line left out of the ranges is equal to a line of old, in order. Where matching would cost
+    too much, more lines count as added, never fewer: an added line only loses its suppression comment.
+    """
+    a, b = split_lines(old), split_lines(new)
+    if max(len(a), len(b)) <= EXACT_DIFF_LINES:
+        return _opcode_ranges(difflib.SequenceMatcher(None, a, b, autojunk=False), 0)
+    pre = 0
+    while pre < len(a) and pre < len(b) and a[pre] == b[pre]:
+        pre += 1
+    post = 0
+    while post < len(a) - pre and post < len(b) - pre and a[-1 - post] == b[-1 - post]:
+        post += 1
+    mid_a, mid_b = a[pre : len(a) - post], b[pre : len(b) - post]
+    if not mid_b:
+        return []
+    if not mid_a or max(len(mid_a), len(mid_b)) > MAX_DIFF_LINES:
+        return [(pre + 1, pre + len(mid_b))]
+    exact = max(len(mid_a), len(mid_b)) <= EXACT_DIFF_LINES
+    return _opcode_ranges(difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=not exact), pre)
+
+
+def _opcode_ranges(matcher: difflib.SequenceMatcher[bytes], offset: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for tag, _i1, _i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("replace", "insert") and j2 > j1:
+            out.append((offset + j1 + 1, offset + j2))
+    return out
 
 
 def _dec(raw: bytes) -> str:

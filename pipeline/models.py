@@ -59,6 +59,8 @@ class Change:
     base_workspace: Path | None = None  # throwaway copy of the base versions of changed files
     policy_dir: Path | None = None  # where trusted config (policy, waivers, baseline) is read: the base
     notes: tuple[str, ...] = ()  # skipped symlinks, oversized files and the like
+    # airlock.unscanned findings of intake itself: files of the change that could not be materialised
+    findings: tuple[Finding, ...] = ()
 
     @property
     def scan_paths(self) -> tuple[str, ...]:

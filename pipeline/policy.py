@@ -7,6 +7,7 @@ own airlock.toml or [tool.airlock].
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -123,19 +124,26 @@ def _choice(*options: str) -> Check:
     return check
 
 
-def _number(minimum: float) -> Check:
+def _number(minimum: float, maximum: float = 86_400.0) -> Check:
+    """A finite number in [minimum, maximum]: nan and inf would disable the limit they set."""
+
     def check(key: str, v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < minimum:
-            raise _Bad(f"{key} must be a number >= {minimum:g} (got {v!r})")
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not math.isfinite(v)
+            or not minimum <= v <= maximum
+        ):
+            raise _Bad(f"{key} must be a number from {minimum:g} to {maximum:g} (got {v!r})")
         return float(v)
 
     return check
 
 
-def _int(minimum: int) -> Check:
+def _int(minimum: int, maximum: int = 1_000_000) -> Check:
     def check(key: str, v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise _Bad(f"{key} must be a whole number >= {minimum} (got {v!r})")
+        if isinstance(v, bool) or not isinstance(v, int) or not minimum <= v <= maximum:
+            raise _Bad(f"{key} must be a whole number from {minimum} to {maximum} (got {v!r})")
         return v
 
     return check
@@ -191,15 +199,15 @@ _RUNTIME_KEYS: dict[str, Check] = {
     "allow_hosts": _list(_str),
     "deny_hosts": _list(_str),
     "timeout_s": _number(1),
-    "cpu_s": _int(1),
-    "memory_mb": _int(16),
-    "pids": _int(8),
-    "file_size_mb": _int(1),
-    "disk_mb": _int(16),
-    "max_files": _int(1000),
-    "trace_mb": _int(8),
-    "output_mb": _int(1),
-    "proxy_connections": _int(1),
+    "cpu_s": _int(1, 86_400),
+    "memory_mb": _int(16, 1_048_576),
+    "pids": _int(8, 1_000_000),
+    "file_size_mb": _int(1, 1_048_576),
+    "disk_mb": _int(16, 1_048_576),
+    "max_files": _int(1000, 100_000_000),
+    "trace_mb": _int(8, 1_048_576),
+    "output_mb": _int(1, 1_048_576),
+    "proxy_connections": _int(1, 100_000),
     "env": _str_map,
     "run_as": _str,
     "read_paths": _list(_str),
@@ -257,6 +265,8 @@ def _refuse_program(key: str) -> _Untrusted:
 def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: bool, trusted: bool) -> Policy:
     _check_keys("", data, _TOP_KEYS)
     stages = _list(_choice(*STAGES))("stages", data.get("stages", list(STAGES)))
+    if not stages:
+        raise _Bad(f"stages is empty, so nothing would be scanned; name at least one of {', '.join(STAGES)}")
 
     gate_raw = _table("gate", data.get("gate", {}))
     per_stage = {k: _table(f"gate.{k}", v) for k, v in gate_raw.items() if k in STAGES}

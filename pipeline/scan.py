@@ -90,7 +90,8 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
     base = {r.tool: r for j, r in zip(jobs, results, strict=True) if j.label == "base"}
 
     notes = list(change.notes)
-    findings = assign(f for r in head for f in r.findings)
+    # Intake's airlock.unscanned findings (files no tool could be shown) count like any tool's.
+    findings = assign([*change.findings, *(f for r in head for f in r.findings)])
     known: set[str] = set()
     for tool, r in base.items():
         if r.status is ToolStatus.ERROR:

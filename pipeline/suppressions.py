@@ -1,10 +1,14 @@
-"""Inline suppression comments: honoured for code that was already there, never for ones the change adds.
+"""Inline suppression comments: honoured only for old code, under an old comment, naming the rule.
 
-The adapters mark a finding whose line carries its tool's comment (`# nosec`, `# nosemgrep`,
-`#checkov:skip=`) with Suppression("inline" | "checkov-skip"). This module adds airlock's own
-`# airlock: ignore[rule-id,...] reason`, then asks of every suppressed finding whether the comment
-sits on a line the scanned change added. If it does, the suppression is dropped and the comment
-itself becomes an `agent.suppression-added` finding: an agent must not silence the gate by writing a comment.
+The adapters mark a finding whose lines carry its tool's comment with Suppression("inline" |
+"checkov-skip"); this module adds airlock's own `# airlock: ignore[rule-id,...] reason`, then decides.
+In a diff mode a suppression counts only when all of these hold:
+- the comment was in the base (its line is not one the change added);
+- the lines the finding covers are unchanged;
+- the comment names the finding's rule, or it is bare (`# nosec`) and the finding is not new.
+Otherwise the finding is unsuppressed, and a comment the change added becomes an
+`agent.suppression-added` finding: an agent must not silence the gate by writing a comment.
+Every syntax the tools honour is known here (see docs/rules/agent.md) and treated alike.
 """
 
 from __future__ import annotations
@@ -17,10 +21,29 @@ from pipeline.models import Change, FileStatus, Finding, Severity, Suppression
 from pipeline.redact import redact
 
 INLINE_KINDS = frozenset({"inline", "checkov-skip"})
-ANY_COMMENT = re.compile(
-    r"#\s*(?:nosec\b|nosem(?:grep)?\b|checkov\s*:\s*skip\s*=|airlock\s*:\s*ignore\[)", re.IGNORECASE
+# bandit: `# nosec`, `# nosec B602,B603`, `# nosec: subprocess_popen_with_shell_equals_true` (bandit/core/manager.py)
+NOSEC = re.compile(r"#\s*nosec\b:?\s*(?P<ids>[^#]+)?", re.IGNORECASE)
+NOSEC_ID = re.compile(r"\b(B\d{3}|[a-z][a-z\d]*(?:_[a-z\d]+)+)\b", re.IGNORECASE)
+# semgrep: `nosem`, `nosemgrep`, `nosemgrep: id1, id2` behind any comment marker (semgrep/constants.py)
+NOSEM = re.compile(r"\bnosem(?:grep)?\b(?:\s*[:=]\s*(?P<ids>[^\s,]+(?:\s*,\s*[^\s,]+)*))?", re.IGNORECASE)
+# checkov: `#checkov:skip=ID:why`, the same with bridgecrew: or cortex:, and Kubernetes annotations
+# `checkov.io/skip1: ID=why` (checkov/common/comment/enum.py, checkov/kubernetes/parser).
+CHECKOV_SKIP = re.compile(
+    r"(?:#|//|/\*)\s*(?:checkov|bridgecrew|cortex)\s*:\s*skip\s*=\s*(?P<ids>[A-Za-z0-9_.\-]+)", re.IGNORECASE
 )
+CHECKOV_ANNOTATION = re.compile(r"checkov\.io/skip\d*[\"']?\s*:\s*[\"']?(?P<ids>[A-Za-z0-9_.\-]+)", re.IGNORECASE)
 AIRLOCK_IGNORE = re.compile(r"#\s*airlock\s*:\s*ignore\[(?P<ids>[^\]]*)\](?P<reason>[^#]*)", re.IGNORECASE)
+FAMILIES: dict[str, tuple[re.Pattern[str], ...]] = {
+    "bandit": (NOSEC,),
+    "semgrep": (NOSEM,),
+    "checkov": (CHECKOV_SKIP, CHECKOV_ANNOTATION),
+}
+ANY_COMMENT = re.compile(
+    "|".join(p.pattern for p in (NOSEC, NOSEM, CHECKOV_SKIP, CHECKOV_ANNOTATION, AIRLOCK_IGNORE))
+    .replace("(?P<ids>", "(?:")
+    .replace("(?P<reason>", "(?:"),
+    re.IGNORECASE,
+)
 RULE_ID = "agent.suppression-added"
 
 LineReader = Callable[[str, int], str]  # (path, 1-based line) -> text, "" when out of range
@@ -68,10 +91,65 @@ def _apply_airlock_ignore(f: Finding, read: LineReader) -> Finding:
     return f
 
 
-def _comment_lines(f: Finding, read: LineReader) -> list[int]:
-    """Lines near the finding that carry a suppression comment (the line above counts too)."""
-    last = max(f.end_line, f.start_line)
-    return [n for n in range(max(1, f.start_line - 1), last + 1) if ANY_COMMENT.search(read(f.path, n))]
+def comment_ids(text: str, tool: str) -> list[frozenset[str]] | None:
+    """The suppression comments for tool's findings on a line: each as the rule ids it names (empty: bare)."""
+    found: list[frozenset[str]] = []
+    for pattern in FAMILIES.get(tool, ()):
+        for m in pattern.finditer(text):
+            raw = m.group("ids") or ""
+            if pattern is NOSEC:
+                ids = {x.group(1) for x in NOSEC_ID.finditer(raw)}
+            else:
+                ids = {i.strip() for i in raw.split(",") if i.strip()}
+            found.append(frozenset(ids))
+    return found or None
+
+
+def names_rule(ids: frozenset[str], f: Finding) -> bool:
+    """Whether a comment's rule ids include f's rule, the way its tool compares them."""
+    title = f.title.lower().replace(" ", "_")
+    for i in ids:
+        low = i.lower()
+        if low == f.rule_id.lower() or (title and low == title):
+            return True
+        # semgrep ids may be written with or without the config's dotted prefix
+        if f.tool == "semgrep" and (f.rule_id.endswith("." + i) or i.endswith("." + f.rule_id)):
+            return True
+    return False
+
+
+def covering_comments(f: Finding, read: LineReader) -> list[tuple[int, frozenset[str]]]:
+    """(line, ids) of every comment near f that its tool or airlock would take as suppressing it."""
+    out: list[tuple[int, frozenset[str]]] = []
+    for n in range(max(1, f.start_line - 1), max(f.end_line, f.start_line) + 1):
+        text = read(f.path, n)
+        for ids in comment_ids(text, f.tool) or ():
+            out.append((n, ids))
+        parsed = airlock_ignore(text)
+        if parsed and n >= f.start_line - 1:
+            out.append((n, frozenset(parsed[0])))
+    return out
+
+
+def _agent_comment_lines(f: Finding, read: LineReader, added: AddedLines) -> list[int]:
+    return [
+        n
+        for n in range(max(1, f.start_line - 1), max(f.end_line, f.start_line) + 1)
+        if added.added(f.path, n) and ANY_COMMENT.search(read(f.path, n))
+    ]
+
+
+def honoured(f: Finding, change: Change, read: LineReader, added: AddedLines) -> bool:
+    comments = covering_comments(f, read)
+    if change.mode == "full":
+        # No base to judge against: a comment counts when it is bare or names the rule, as the tool does.
+        return not comments or any(not ids or names_rule(ids, f) for _n, ids in comments)
+    old = [(n, ids) for n, ids in comments if not added.added(f.path, n)]
+    if not old:
+        return False
+    if any(added.added(f.path, n) for n in range(f.start_line, max(f.end_line, f.start_line) + 1)):
+        return False  # the code under the comment is new: the comment was about other code
+    return any(names_rule(ids, f) or (not ids and not f.new) for _n, ids in old)
 
 
 def apply(findings: Iterable[Finding], change: Change, read: LineReader) -> list[Finding]:
@@ -84,22 +162,20 @@ def apply(findings: Iterable[Finding], change: Change, read: LineReader) -> list
         if f.suppression is None or f.suppression.kind not in INLINE_KINDS or not f.path:
             out.append(f)
             continue
-        lines = _comment_lines(f, read) or [f.start_line]
-        new_lines = [n for n in lines if added.added(f.path, n)]
-        if not new_lines:
+        if honoured(f, change, read, added):
             out.append(f)
             continue
         out.append(replace(f, suppression=None))
-        hidden.setdefault((f.path, new_lines[0]), []).append(f)
+        agent_lines = [] if change.mode == "full" else _agent_comment_lines(f, read, added)
+        if agent_lines:
+            hidden.setdefault((f.path, agent_lines[0]), []).append(f)
     for (path, line), victims in sorted(hidden.items()):
         out.append(_suppression_added(path, line, victims, read(path, line)))
     return out
 
 
 def _suppression_added(path: str, line: int, victims: list[Finding], text: str) -> Finding:
-    names = ", ".join(
-        sorted({f"{v.rule_id} ({v.tool}) at line {v.start_line}" for v in victims})
-    )
+    names = ", ".join(sorted({f"{v.rule_id} ({v.tool}) at line {v.start_line}" for v in victims}))
     return Finding(
         stage="agent",
         tool="airlock",

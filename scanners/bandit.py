@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
-import re
+from dataclasses import replace
 
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
+from pipeline.suppressions import comment_ids, names_rule
 from scanners.interface import ScanContext
-from scanners.tooling import SourceLines, find_tool, missing, relativize, suffix_targets, tool_env
+from scanners.tooling import (
+    SourceLines,
+    argv_batches,
+    find_tool,
+    missing,
+    relativize,
+    split_targets,
+    tool_env,
+    unscanned,
+    wanted_suffix_targets,
+)
 
 # bandit rates severity and confidence separately. Severity maps directly; a LOW-confidence
 # finding drops one level, because it is more often noise than a weakness.
 SEVERITY = {"HIGH": Severity.HIGH, "MEDIUM": Severity.MEDIUM, "LOW": Severity.LOW, "UNDEFINED": Severity.INFO}
-NOSEC = re.compile(r"#\s*nosec\b")
 
 
 def map_severity(severity: str, confidence: str) -> Severity:
@@ -28,15 +38,25 @@ class BanditScanner:
     stage = "sast"
 
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
-        return suffix_targets(ctx.paths, ctx.workspace, (".py",))
+        return wanted_suffix_targets(ctx.paths, ctx.workspace, (".py",))
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = find_tool(self.name, ctx.tool)
         if exe is None:
             return missing(self.name, self.stage, "install it with 'pip install bandit' or set [tools.bandit] path")
         version = _version(exe)
+        given, unscanned_files = split_targets(self.name, self.stage, targets, ctx.workspace)
+        findings: list[Finding] = list(unscanned_files)
+        for batch in argv_batches(given):
+            out = self._run_batch(exe, batch, ctx, version)
+            if isinstance(out, ScanResult):
+                return out
+            findings += out
+        return ScanResult(self.name, self.stage, ToolStatus.OK, tuple(findings), version)
+
+    def _run_batch(self, exe: str, batch: list[str], ctx: ScanContext, version: str) -> ScanResult | list[Finding]:
         # --ignore-nosec: airlock decides about suppressions itself (an agent may have added them).
-        argv = [exe, "-f", "json", "-q", "--ignore-nosec", "--", *targets]
+        argv = [exe, "-f", "json", "-q", "--ignore-nosec", "--", *batch]
         done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=ctx.workspace, env=tool_env(tool=self.name))
         if done.timed_out:
             return ScanResult(
@@ -56,7 +76,7 @@ class BanditScanner:
                 version=version,
                 error=f"bandit exited {done.returncode} without a JSON report: {done.stderr.strip()[-2000:]}",
             )
-        if done.returncode not in (0, 1):
+        if done.returncode not in (0, 1) or not isinstance(data, dict):
             return ScanResult(
                 self.name,
                 self.stage,
@@ -64,13 +84,23 @@ class BanditScanner:
                 version=version,
                 error=f"bandit exited {done.returncode}: {done.stderr.strip()[-2000:]}",
             )
-        notes = tuple(
-            f"bandit: {relativize(str(e.get('filename', '')), ctx.workspace)}: {str(e.get('reason', ''))[:300]}"
-            for e in data.get("errors") or []
-        )
         src = SourceLines(ctx.workspace)
-        findings = tuple(self._finding(r, ctx, src) for r in data.get("results", []))
-        return ScanResult(self.name, self.stage, ToolStatus.OK, findings, version, notes=notes)
+        findings = [self._finding(r, ctx, src) for r in data.get("results", [])]
+        # A file bandit could not parse (newer syntax, NUL bytes) was not scanned at all.
+        errors: dict[str, str] = {}
+        for e in data.get("errors") or []:
+            if isinstance(e, dict):
+                errors[relativize(str(e.get("filename", "")), ctx.workspace)] = str(e.get("reason", ""))[:300]
+        metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
+        scanned = {relativize(str(k), ctx.workspace) for k in metrics or {} if k != "_totals"}
+        for rel in batch:
+            if rel in errors:
+                why = f"bandit reported: {errors[rel] or 'an error'}"
+                findings.append(unscanned(self.name, self.stage, rel, why, ctx.workspace))
+            elif rel not in scanned:
+                why = "bandit was given it but its metrics do not list it as scanned"
+                findings.append(unscanned(self.name, self.stage, rel, why, ctx.workspace))
+        return findings
 
     def _finding(self, r: dict, ctx: ScanContext, src: SourceLines) -> Finding:
         path = relativize(str(r.get("filename", "")), ctx.workspace)
@@ -78,10 +108,7 @@ class BanditScanner:
         line_range = r.get("line_range") or [start]
         end = max(int(x) for x in line_range) if line_range else start
         cwe = r.get("issue_cwe") or {}
-        suppression = None
-        if NOSEC.search(src.line(path, start)):
-            suppression = Suppression("inline", "nosec comment")
-        return Finding(
+        finding = Finding(
             stage=self.stage,
             tool=self.name,
             rule_id=str(r.get("test_id", "")),
@@ -94,8 +121,13 @@ class BanditScanner:
             snippet=src.snippet(path, start, end),
             cwe=(f"CWE-{int(cwe['id'])}",) if isinstance(cwe, dict) and str(cwe.get("id", "")).isdigit() else (),
             help_url=str(r.get("more_info", "")),
-            suppression=suppression,
         )
+        # As bandit reads `# nosec`: anywhere on the finding's lines, bare or naming this test.
+        for n in range(start, end + 1):
+            for ids in comment_ids(src.line(path, n), self.name) or ():
+                if not ids or names_rule(ids, finding):
+                    return replace(finding, suppression=Suppression("inline", "nosec comment"))
+        return finding
 
 
 def _version(exe: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,17 @@ from typing import Any
 from pipeline import proc
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
 from scanners.interface import ScanContext
-from scanners.tooling import SourceLines, file_targets, find_tool, missing, private_dirs, relativize
+from scanners.tooling import (
+    SourceLines,
+    argv_batches,
+    find_tool,
+    missing,
+    private_dirs,
+    relativize,
+    split_targets,
+    unscanned,
+    wanted_targets,
+)
 
 # --- severity: data, not code ------------------------------------------------------------------
 # High: public exposure, disabled encryption, wildcard IAM/permissions, privileged or root containers,
@@ -92,20 +103,46 @@ class CheckovScanner:
     stage = "iac"
 
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
-        return file_targets(ctx.paths, ctx.workspace, is_candidate)
+        return wanted_targets(ctx.paths, ctx.workspace, is_candidate)
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = find_tool(self.name, ctx.tool)
         if exe is None:
             return missing(self.name, self.stage, "install it with 'pip install checkov' or set [tools.checkov] path")
         workspace = ctx.workspace.resolve()
+        given, unscanned_files = split_targets(self.name, self.stage, targets, workspace)
+        findings: list[Finding] = list(unscanned_files)
+        notes: list[str] = []
+        version = ""
+        by_abs = {str(workspace / rel): rel for rel in given}
+        for batch in argv_batches(list(by_abs), per_item=4):
+            out = self._run_batch(exe, batch, workspace, ctx)
+            if isinstance(out, ScanResult):
+                return out
+            batch_findings, seen, parse_failed, batch_version = out
+            findings += batch_findings
+            version = version or batch_version
+            for abs_path in batch:
+                rel = by_abs[abs_path]
+                if rel in parse_failed:
+                    why = "checkov could not parse it"
+                elif rel not in seen and must_have_checks(workspace / rel):
+                    why = "checkov reported no check at all for it, though every file of its kind gets some"
+                else:
+                    continue
+                findings.append(unscanned(self.name, self.stage, rel, why, workspace))
+        return ScanResult(self.name, self.stage, ToolStatus.OK, tuple(findings), version, notes=tuple(notes))
+
+    def _run_batch(
+        self, exe: str, batch: list[str], workspace: Path, ctx: ScanContext
+    ) -> ScanResult | tuple[list[Finding], set[str], set[str], str]:
         with tempfile.TemporaryDirectory(prefix="airlock-checkov-") as tmp_s:
             tmp = Path(tmp_s)
             config = tmp / "checkov.yaml"
             config.write_text(CONFIG, encoding="utf-8")
             files: list[str] = []
-            for rel in targets:
-                files += ["-f", str(workspace / rel)]
+            for abs_path in batch:
+                files += ["-f", abs_path]
             argv = [exe, *checkov_args(config), *files]
             done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=tmp, env=checkov_env(tmp))
         if done.timed_out:
@@ -125,7 +162,8 @@ class CheckovScanner:
         reports = data if isinstance(data, list) else [data]  # a dict when one framework ran
         src = SourceLines(workspace)
         findings: list[Finding] = []
-        notes: list[str] = []
+        seen: set[str] = set()
+        parse_failed: set[str] = set()
         version = ""
         for rep in reports:
             if not isinstance(rep, dict):
@@ -138,9 +176,13 @@ class CheckovScanner:
             for check in results.get("skipped_checks") or []:
                 reason = str((check.get("check_result") or {}).get("suppress_comment") or "no reason given")
                 findings.append(self._finding(check, workspace, src, Suppression("checkov-skip", reason)))
+            for key in ("passed_checks", "failed_checks", "skipped_checks"):
+                for check in results.get(key) or []:
+                    if isinstance(check, dict):
+                        seen.add(relativize(str(check.get("file_abs_path") or check.get("file_path", "")), workspace))
             for err in results.get("parsing_errors") or []:
-                notes.append(f"checkov could not parse {relativize(str(err), workspace)}")
-        return ScanResult(self.name, self.stage, ToolStatus.OK, tuple(findings), version, notes=tuple(notes))
+                parse_failed.add(relativize(str(err), workspace))
+        return findings, seen, parse_failed, version
 
     def _finding(self, c: dict[str, Any], workspace: Path, src: SourceLines, supp: Suppression | None) -> Finding:
         check_id = str(c.get("check_id", ""))
@@ -169,6 +211,25 @@ class CheckovScanner:
             help_url=str(c.get("guideline") or ""),
             suppression=supp,
         )
+
+
+# Files checkov always runs checks on when it can read them: a Dockerfile, a Kubernetes workload.
+_K8S_WORKLOAD = re.compile(
+    rb"^kind:\s*[\"']?(Pod|Deployment|DaemonSet|StatefulSet|ReplicaSet|Job|CronJob)\b", re.MULTILINE
+)
+
+
+def must_have_checks(path: Path) -> bool:
+    name = path.name
+    if name.startswith(NAMES) or name.endswith(NAMES) or name.endswith((".dockerfile", ".containerfile")):
+        return True
+    if name.endswith((".yaml", ".yml")):
+        try:
+            head = path.read_bytes()[:1_000_000]
+        except OSError:
+            return False
+        return bool(_K8S_WORKLOAD.search(head)) and b"apiVersion:" in head
+    return False
 
 
 def checkov_args(config: Path) -> list[str]:

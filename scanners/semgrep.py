@@ -6,6 +6,7 @@ import json
 import re
 import stat
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import yaml  # type: ignore[import-untyped]
@@ -13,16 +14,20 @@ import yaml  # type: ignore[import-untyped]
 from pipeline import proc
 from pipeline.fsutil import walk
 from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
+from pipeline.suppressions import comment_ids, names_rule
 from scanners.interface import ScanContext
 from scanners.tooling import (
     MAX_TARGET_BYTES,
     SourceLines,
+    argv_batches,
     cwe_ids,
     find_tool,
     missing,
     relativize,
-    suffix_targets,
+    split_targets,
     tool_env,
+    unscanned,
+    wanted_suffix_targets,
 )
 
 RULES_DIR = Path(__file__).parent / "semgrep_rules"
@@ -83,7 +88,7 @@ class SemgrepScanner:
     stage = "sast"
 
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
-        return suffix_targets(ctx.paths, ctx.workspace, (".py", ".pyi"))
+        return wanted_suffix_targets(ctx.paths, ctx.workspace, (".py", ".pyi"))
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = find_tool(self.name, ctx.tool)
@@ -94,7 +99,25 @@ class SemgrepScanner:
         for rules in rule_sources:
             configs += ["--config", rules]
         declared = declared_rule_ids(rule_sources)
-        argv = [exe, "scan", "--json", "--quiet", "--disable-nosem", *OFFLINE_FLAGS, *configs, "--", *targets]
+        given, unscanned_files = split_targets(self.name, self.stage, targets, ctx.workspace)
+        findings: list[Finding] = list(unscanned_files)
+        notes: list[str] = []
+        version = ""
+        for batch in argv_batches(given):
+            out = self._run_batch(exe, configs, batch, ctx, declared)
+            if isinstance(out, ScanResult):
+                return out
+            findings += out[0]
+            notes += out[1]
+            version = version or out[2]
+        return ScanResult(self.name, self.stage, ToolStatus.OK, tuple(findings), version, notes=tuple(notes))
+
+    def _run_batch(
+        self, exe: str, configs: list[str], batch: list[str], ctx: ScanContext, declared: frozenset[str]
+    ) -> ScanResult | tuple[list[Finding], list[str], str]:
+        # --max-target-bytes=0: airlock applies its own size cap and reports what it holds back.
+        argv = [exe, "scan", "--json", "--quiet", "--disable-nosem", "--max-target-bytes=0", *OFFLINE_FLAGS]
+        argv += [*configs, "--", *batch]
         env = tool_env(OFFLINE_ENV, tool="semgrep")
         done = proc.run(argv, timeout_s=ctx.tool.timeout_s, cwd=ctx.workspace, env=env)
         if done.timed_out:
@@ -113,9 +136,15 @@ class SemgrepScanner:
                 ToolStatus.ERROR,
                 error=f"semgrep exited {done.returncode} without a JSON report: {done.stderr.strip()[-2000:]}",
             )
+        if not isinstance(data, dict):
+            return ScanResult(self.name, self.stage, ToolStatus.ERROR, error="semgrep printed no report object")
         version = str(data.get("version", ""))
-        errors = data.get("errors") or []
-        fatal = [e for e in errors if str(e.get("level", "error")).lower() == "error"]
+        errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
+        wanted = set(batch)
+        # An error about one of our files (a rule timeout, a parse error) means that file was not fully scanned.
+        per_file = [e for e in errors if relativize(str(e.get("path", "")), ctx.workspace) in wanted]
+        rest = [e for e in errors if e not in per_file]
+        fatal = [e for e in rest if str(e.get("level", "error")).lower() == "error"]
         if done.returncode not in (0, 1) or fatal:
             text = "; ".join(str(e.get("message", e))[:500] for e in fatal) or done.stderr.strip()[-2000:]
             return ScanResult(
@@ -125,10 +154,28 @@ class SemgrepScanner:
                 version=version,
                 error=f"semgrep exited {done.returncode}: {text}",
             )
-        notes = tuple(f"semgrep: {str(e.get('message', ''))[:300]}" for e in errors if e not in fatal)
+        notes = [f"semgrep: {str(e.get('message', ''))[:300]}" for e in rest]
         src = SourceLines(ctx.workspace)
-        findings = tuple(self._finding(r, ctx, src, declared) for r in data.get("results", []))
-        return ScanResult(self.name, self.stage, ToolStatus.OK, findings, version, notes=notes)
+        findings = [self._finding(r, ctx, src, declared) for r in data.get("results", [])]
+        why: dict[str, list[str]] = {}
+        for e in per_file:
+            kind = e.get("type")
+            kind = kind[0] if isinstance(kind, list) and kind else kind
+            rule = str(e.get("rule_id") or "")
+            why.setdefault(relativize(str(e.get("path", "")), ctx.workspace), []).append(
+                f"{kind}{' in rule ' + rule.rsplit('.', 1)[-1] if rule else ''}"
+            )
+        paths = data.get("paths") if isinstance(data.get("paths"), dict) else {}
+        scanned = {relativize(str(p), ctx.workspace) for p in (paths or {}).get("scanned") or []}
+        for rel in batch:
+            if rel in why:
+                reasons = sorted(set(why[rel]))
+                text = f"semgrep reported {', '.join(reasons)[:300]}, so part of it was not analysed"
+                findings.append(unscanned(self.name, self.stage, rel, text, ctx.workspace))
+            elif rel not in scanned:
+                text = "semgrep was given it but does not list it among the paths it scanned"
+                findings.append(unscanned(self.name, self.stage, rel, text, ctx.workspace))
+        return findings, notes, version
 
     def _finding(self, r: dict, ctx: ScanContext, src: SourceLines, declared: frozenset[str]) -> Finding:
         extra = r.get("extra") or {}
@@ -141,11 +188,8 @@ class SemgrepScanner:
         end = int((r.get("end") or {}).get("line", start))
         cwe = meta.get("cwe") or []
         refs = meta.get("references") or []
-        suppression = None
-        if NOSEM.search(src.line(path, start)) or NOSEM.search(src.line(path, start - 1)):
-            suppression = Suppression("inline", "nosemgrep comment")
         message = str(extra.get("message", "")).strip()
-        return Finding(
+        finding = Finding(
             stage=self.stage,
             tool=self.name,
             rule_id=rule_id,
@@ -158,5 +202,10 @@ class SemgrepScanner:
             snippet=src.snippet(path, start, end),
             cwe=cwe_ids(cwe if isinstance(cwe, list) else [cwe]),
             help_url=str(refs[0]) if isinstance(refs, list) and refs else "",
-            suppression=suppression,
         )
+        # As semgrep reads `nosemgrep`: on the finding's first line or the line above, bare or naming it.
+        for n in (start, start - 1):
+            for ids in comment_ids(src.line(path, n), self.name) or ():
+                if not ids or names_rule(ids, finding):
+                    return replace(finding, suppression=Suppression("inline", "nosemgrep comment"))
+        return finding

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+import stat
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from pipeline import scratch
-from pipeline.models import ScanResult, ToolStatus
+from pipeline.models import Finding, ScanResult, Severity, ToolStatus
 from pipeline.policy import ToolConfig
 
-MAX_TARGET_BYTES = 5 * 1024 * 1024  # larger files are not source an agent wrote; noted and skipped
+MAX_TARGET_BYTES = 5 * 1024 * 1024  # larger files are not given to a tool; each becomes airlock.unscanned
+UNSCANNED = "airlock.unscanned"
+# One tool run's file arguments stay far below ARG_MAX (the environment shares that space).
+ARGV_BATCH_BYTES = 256 * 1024
+ARGV_BATCH_FILES = 4_000
 SNIPPET_MAX_LINES = 8
 SNIPPET_MAX_CHARS = 600
 
@@ -56,6 +62,118 @@ def suffix_targets(paths: Iterable[str], workspace: Path, suffixes: tuple[str, .
     return file_targets(paths, workspace, lambda rel: rel.endswith(suffixes))
 
 
+def wanted_targets(
+    paths: Iterable[str], workspace: Path, wanted: Callable[[str], bool] = lambda _p: True
+) -> tuple[str, ...]:
+    """Every wanted path of the change that is not a link in the workspace, whatever its size or state.
+
+    A tool's run() splits these with split_targets(): what it cannot be given becomes airlock.unscanned,
+    so nothing a tool should cover is dropped silently here.
+    """
+    out = []
+    for rel in paths:
+        if not wanted(rel):
+            continue
+        try:
+            if (workspace / rel).is_symlink():
+                continue  # links are never followed; intake already says so
+        except OSError:
+            pass  # a name too long to stat: run() reports it
+        out.append(rel)
+    return tuple(out)
+
+
+def wanted_suffix_targets(paths: Iterable[str], workspace: Path, suffixes: tuple[str, ...]) -> tuple[str, ...]:
+    return wanted_targets(paths, workspace, lambda rel: rel.endswith(suffixes))
+
+
+def split_targets(
+    tool: str, stage: str, targets: Iterable[str], workspace: Path
+) -> tuple[tuple[str, ...], list[Finding]]:
+    """(files the tool can be given, airlock.unscanned findings for the rest: too large, missing, unreadable)."""
+    ok: list[str] = []
+    skipped: list[Finding] = []
+    for rel in targets:
+        why = _unscannable(workspace, rel)
+        if why:
+            skipped.append(unscanned(tool, stage, rel, why, workspace))
+        else:
+            ok.append(rel)
+    return tuple(ok), skipped
+
+
+def _unscannable(workspace: Path, rel: str) -> str:
+    path = workspace / rel
+    if len(os.fsencode(path)) >= _path_max():
+        return "its path is longer than the system's PATH_MAX, so no tool can open it"
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        return f"it could not be written to the scan workspace ({exc.strerror or exc})"
+    if not stat.S_ISREG(st.st_mode):
+        return "it is not a regular file in the scan workspace"
+    if st.st_size > MAX_TARGET_BYTES:
+        return f"it is {st.st_size} bytes, over airlock's {MAX_TARGET_BYTES}-byte limit for one file"
+    if not os.access(path, os.R_OK):
+        return "it is not readable in the scan workspace"
+    return ""
+
+
+def _path_max() -> int:
+    try:
+        return int(os.pathconf("/", "PC_PATH_MAX"))
+    except (OSError, ValueError):
+        return 4096
+
+
+def unscanned(tool: str, stage: str, rel: str, why: str, workspace: Path | None = None) -> Finding:
+    """The finding for a file a tool should have covered and did not; it fails the gate like any high."""
+    digest = _digest(workspace / rel) if workspace is not None and rel else ""
+    # The content digest keeps a base file's finding from masking a changed head file's as "not new".
+    tail = f" (content sha256 {digest})" if digest else ""
+    return Finding(
+        stage=stage,
+        tool=tool,
+        rule_id=UNSCANNED,
+        message=f"{tool} did not scan {rel or 'part of the change'}: {why}{tail}",
+        severity=Severity.HIGH,
+        path=rel,
+        title="file not scanned",
+        evidence=(f"tool: {tool}", f"reason: {why}"),
+    )
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return ""
+    return h.hexdigest()[:16]
+
+
+def argv_batches(
+    items: Sequence[str], *, per_item: int = 0, max_bytes: int = ARGV_BATCH_BYTES, max_files: int = ARGV_BATCH_FILES
+) -> list[list[str]]:
+    """items split so that no one command line passes max_bytes (per_item: extra bytes each, as for -f)."""
+    batches: list[list[str]] = []
+    cur: list[str] = []
+    size = 0
+    for item in items:
+        cost = len(os.fsencode(item)) + 1 + per_item
+        if cur and (size + cost > max_bytes or len(cur) >= max_files):
+            batches.append(cur)
+            cur, size = [], 0
+        cur.append(item)
+        size += cost
+    if cur:
+        batches.append(cur)
+    return batches
+
+
 class SourceLines:
     """Reads workspace files once each, confined to the workspace."""
 
@@ -72,7 +190,8 @@ class SourceLines:
                     text = path.read_bytes()[:MAX_TARGET_BYTES].decode("utf-8", "replace")
                 except OSError:
                     text = ""
-            self._cache[rel] = text.splitlines()
+            # LF only, as git and the tools count lines (str.splitlines also splits at \f, \x1c, U+2028...)
+            self._cache[rel] = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
         return self._cache[rel]
 
     def snippet(self, rel: str, start: int, end: int) -> str:

@@ -42,6 +42,13 @@ def test_full_policy(tmp_path: Path) -> None:
         ({"runtime": {"mode": "yolo"}}, "runtime.mode must be one of enforce, audit"),
         ({"gate": "high"}, "gate must be a table"),
         ({"tools": {"semgrep": {"path": "/bin/sh"}}}, "tools.semgrep.path names a program to run on the host"),
+        ({"stages": []}, "stages is empty, so nothing would be scanned"),
+        ({"tools": {"semgrep": {"timeout_s": float("nan")}}}, "tools.semgrep.timeout_s must be a number from 1"),
+        ({"tools": {"bandit": {"timeout_s": float("inf")}}}, "tools.bandit.timeout_s must be a number from 1"),
+        ({"runtime": {"timeout_s": float("nan")}}, "runtime.timeout_s must be a number from 1"),
+        ({"runtime": {"timeout_s": 1e300}}, "runtime.timeout_s must be a number from 1 to 86400"),
+        ({"runtime": {"memory_mb": 10**30}}, "runtime.memory_mb must be a whole number from 16"),
+        ({"gate": {"max_new": 10**20}}, "gate.max_new must be a whole number from 0"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, data: dict, message: str) -> None:
