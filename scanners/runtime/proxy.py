@@ -315,7 +315,7 @@ class _Handler(socketserver.BaseRequestHandler):
         if kind == "connect":
             event = self._body(conn, idx, event, None, None)  # h11 must see the (empty) body end to switch
             if upstream is None:
-                self._deny(reason) if not forward else self._deny("upstream unreachable", b"502 Bad Gateway")
+                self._refuse(forward, reason)
                 return False
             self.request.sendall(
                 conn.send(h11.Response(status_code=200, headers=[], reason=b"Connection established")) or b""
@@ -330,12 +330,18 @@ class _Handler(socketserver.BaseRequestHandler):
                 upstream.sendall(up.send(self._upstream_request(req, host, port, path)) or b"")
             event = self._body(conn, idx, event, upstream, up)
             if upstream is None or up is None:
-                self._deny(reason) if not forward else self._deny("upstream unreachable", b"502 Bad Gateway")
+                self._refuse(forward, reason)
                 return False
             return self._response(conn, upstream, up)
         finally:
             if upstream is not None:
                 upstream.close()
+
+    def _refuse(self, forward: bool, reason: str) -> None:
+        if forward:  # the policy forwards it, but the upstream could not be reached
+            self._deny("upstream unreachable", b"502 Bad Gateway")
+        else:
+            self._deny(reason)
 
     def _open(self, host: str, port: int) -> socket.socket | None:
         try:
