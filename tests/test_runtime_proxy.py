@@ -279,6 +279,33 @@ def test_cleartext_inside_a_connect_tunnel_is_scanned(sock_dir: Path, raw_upstre
     assert (ev.kind, ev.forwarded, ev.hits) == ("connect", True, (NAME,))
 
 
+def test_a_snapshot_scans_a_tunnel_still_held_open(sock_dir: Path, raw_upstream: Upstream) -> None:
+    # a small upload sits below the scan batch; the command ends with the tunnel open: the snapshot must see it
+    server = _proxy(sock_dir, "audit", (f"127.0.0.1:{raw_upstream.port}",))
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(server.server_address)  # type: ignore[arg-type]
+    s.sendall(f"CONNECT 127.0.0.1:{raw_upstream.port} HTTP/1.0\r\n\r\n".encode())
+    got = b""
+    while b"200" not in got:
+        got += s.recv(65536)
+    s.sendall(b"k=" + TOKEN)
+    while b"echo" not in got:
+        got += s.recv(65536)
+    [ev] = server.snapshot()
+    s.close()
+    assert (ev.kind, ev.hits, ev.size) == ("connect", (NAME,), len(TOKEN) + 2)
+
+
+def test_a_bad_port_is_recorded_and_refused(sock_dir: Path) -> None:
+    server = _proxy(sock_dir, "audit", ("h.invalid",))
+    assert exchange(server, [b"GET http://h.invalid:99999/ HTTP/1.1\r\nHost: h.invalid\r\n\r\n"]).startswith(
+        b"HTTP/1.1 403"
+    )
+    [ev] = server.snapshot()
+    assert (ev.host, ev.port, ev.allowed, ev.forwarded) == ("h.invalid", 0, False, False)
+
+
 def test_a_full_event_log_forwards_nothing_more(sock_dir: Path, upstream: Upstream) -> None:
     server = _proxy(sock_dir, "audit", (f"127.0.0.1:{upstream.port}",), max_events=2)
     req = f"GET http://127.0.0.1:{upstream.port}/n HTTP/1.1\r\nHost: 127.0.0.1:{upstream.port}\r\n\r\n".encode()

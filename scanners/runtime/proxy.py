@@ -26,6 +26,7 @@ SCAN_WINDOW = 1024  # bytes carried between scanned pieces, so a token split acr
 SCAN_BATCH = 64 * 1024  # small writes are batched before scanning, so 1-byte chunks cannot cost a scan each
 MAX_EVENTS = 2000
 UPSTREAM_TIMEOUT_S = 30
+DNS_MAGIC = b"AIRLOCK-DNS "  # the in-sandbox DNS stub's report line (inside/dns_stub.py)
 IDLE_TIMEOUT_S = 60  # a connection that sends nothing for this long gives its slot back
 
 
@@ -99,10 +100,11 @@ Scan = Callable[[bytes], "set[str]"]
 
 class StreamScan:
     """Scans a byte stream in pieces with a carried-over window, so a token split across writes or chunks is found;
-    memory stays bounded whatever the stream's length."""
+    memory stays bounded whatever the stream's length. Thread-safe: a snapshot flushes what the handler has not."""
 
     def __init__(self, scan: Scan | None) -> None:
         self._scan = scan
+        self._lock = threading.Lock()
         self._carry = b""
         self._pending: list[bytes] = []
         self._pending_len = 0
@@ -112,14 +114,30 @@ class StreamScan:
 
     def feed(self, data: bytes) -> bool:
         """Adds data; True when the hits grew."""
-        self.size += len(data)
-        if len(self.prefix) < MAX_BODY_KEEP:
-            self.prefix += data[: MAX_BODY_KEEP - len(self.prefix)]
-        self._pending.append(data)
-        self._pending_len += len(data)
-        return self.flush() if self._pending_len >= SCAN_BATCH else False
+        with self._lock:
+            self.size += len(data)
+            if len(self.prefix) < MAX_BODY_KEEP:
+                self.prefix += data[: MAX_BODY_KEEP - len(self.prefix)]
+            self._pending.append(data)
+            self._pending_len += len(data)
+            return self._flush() if self._pending_len >= SCAN_BATCH else False
 
     def flush(self) -> bool:
+        with self._lock:
+            return self._flush()
+
+    def apply(self, event: ProxyEvent) -> ProxyEvent:
+        """The event with what this stream has shown so far (hits, size, evidence prefix)."""
+        with self._lock:
+            return replace(
+                event,
+                hits=tuple(sorted(set(event.hits) | self.hits)),
+                body=self.prefix,
+                size=self.size,
+                truncated=self.size > len(self.prefix),
+            )
+
+    def _flush(self) -> bool:
         if self._scan is None or not self._pending_len:
             self._pending, self._pending_len = [], 0
             return False
@@ -205,9 +223,14 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def _serve(self) -> None:
         first = self._recv()
+        while first and len(first) < len(DNS_MAGIC) and DNS_MAGIC.startswith(first):
+            more = self._recv()
+            if not more:
+                break
+            first += more
         if not first:
             return
-        if first.startswith(b"AIRLOCK-DNS "):
+        if first.startswith(DNS_MAGIC):
             self._dns(first)
             return
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
@@ -274,7 +297,11 @@ class _Handler(socketserver.BaseRequestHandler):
             kind = "http"
             url = urlsplit(target)
             if url.scheme or url.netloc:  # absolute form: the target names the destination, Host must agree
-                host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+                try:
+                    port = url.port or (443 if url.scheme == "https" else 80)
+                except ValueError:  # out of range or not a number: recorded and refused, never dropped silently
+                    port = 0
+                host = url.hostname or ""
                 scheme_ok = url.scheme == "http"
                 fronting = bool(host_header) and not _same_host(host_header, host, port, 80)
             else:  # origin form (a client that thinks it talks to the server): Host is the destination
@@ -374,11 +401,26 @@ class _Handler(socketserver.BaseRequestHandler):
     ) -> ProxyEvent:
         """Reads the whole body (also of a refused request: its canaries are the finding), scanning it as it goes."""
         stream = StreamScan(self.server.scan)
+        self.server.track(idx, event, stream)
+        try:
+            return self._read_body(conn, idx, event, stream, upstream, up)
+        finally:
+            self.server.finish(idx, stream)
+
+    def _read_body(
+        self,
+        conn: h11.Connection,
+        idx: int,
+        event: ProxyEvent,
+        stream: StreamScan,
+        upstream: socket.socket | None,
+        up: h11.Connection | None,
+    ) -> ProxyEvent:
         while True:
             ev = self._next(conn)
             if isinstance(ev, h11.Data):
                 if stream.feed(bytes(ev.data)):
-                    self.server.update(idx, self._with(event, stream))
+                    self.server.update(idx, stream.apply(event))
                 if upstream is not None and up is not None:
                     upstream.sendall(up.send(h11.Data(data=ev.data)) or b"")
             elif isinstance(ev, h11.EndOfMessage):
@@ -391,19 +433,7 @@ class _Handler(socketserver.BaseRequestHandler):
             else:
                 raise _Stop
         stream.flush()
-        event = self._with(event, stream)
-        self.server.update(idx, event)
-        return event
-
-    @staticmethod
-    def _with(event: ProxyEvent, stream: StreamScan) -> ProxyEvent:
-        return replace(
-            event,
-            hits=tuple(sorted(set(event.hits) | stream.hits)),
-            body=stream.prefix,
-            size=stream.size,
-            truncated=stream.size > len(stream.prefix),
-        )
+        return stream.apply(event)
 
     def _response(self, conn: h11.Connection, upstream: socket.socket, up: h11.Connection) -> bool:
         """Relays the upstream's response, re-framed by h11 so the client's connection can carry the next request."""
@@ -437,6 +467,7 @@ class _Handler(socketserver.BaseRequestHandler):
     def _tunnel(self, upstream: socket.socket, first: bytes, idx: int, event: ProxyEvent) -> None:
         """Relays a CONNECT tunnel; what the client sends is scanned (cleartext is read, TLS stays opaque)."""
         stream = StreamScan(self.server.scan)
+        self.server.track(idx, event, stream)
         client = self.request
         down = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
         down.start()
@@ -446,7 +477,7 @@ class _Handler(socketserver.BaseRequestHandler):
                 upstream.sendall(first)
             while data := client.recv(RECV):
                 if stream.feed(data):
-                    self.server.update(idx, self._with(event, stream))
+                    self.server.update(idx, stream.apply(event))
                 upstream.sendall(data)
         except OSError:
             pass
@@ -454,8 +485,7 @@ class _Handler(socketserver.BaseRequestHandler):
             _shutdown(client, upstream)
             down.join(UPSTREAM_TIMEOUT_S)
             upstream.close()
-            stream.flush()
-            self.server.update(idx, self._with(event, stream))
+            self.server.finish(idx, stream)
 
 
 def _shutdown(*socks: socket.socket) -> None:
@@ -502,6 +532,7 @@ class ProxyServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.max_events = max_events
         self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
+        self._live: dict[int, tuple[ProxyEvent, StreamScan]] = {}  # bodies and tunnels still streaming
         super().__init__(path, _Handler)
 
     def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
@@ -536,7 +567,28 @@ class ProxyServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         with self._lock:
             self.events[idx] = event
 
+    def track(self, idx: int, base: ProxyEvent, stream: StreamScan) -> None:
+        with self._lock:
+            self._live[idx] = (base, stream)
+
+    def finish(self, idx: int, stream: StreamScan) -> None:
+        """A body or tunnel ended: its last bytes are scanned and its event made final."""
+        stream.flush()
+        with self._lock:
+            base, _ = self._live.pop(idx, (self.events[idx], stream))
+            self.events[idx] = stream.apply(base)
+
     def snapshot(self) -> list[ProxyEvent]:
+        """The log, with every body or tunnel still streaming scanned up to now: a connection held open past the
+        command's end cannot keep its last bytes unscanned."""
+        with self._lock:
+            live = list(self._live.items())
+        for idx, (base, stream) in live:
+            stream.flush()
+            event = stream.apply(base)
+            with self._lock:
+                if idx in self._live:
+                    self.events[idx] = event
         with self._lock:
             return list(self.events)
 
