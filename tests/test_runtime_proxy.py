@@ -208,6 +208,18 @@ def test_every_request_on_a_keep_alive_connection_is_checked(sock_dir: Path, ups
     ]
 
 
+def test_requests_after_a_refusal_on_the_same_connection_are_still_recorded(sock_dir: Path) -> None:
+    server = _proxy(sock_dir, "enforce", ("h.invalid",))
+    first = b"GET http://h.invalid/ HTTP/1.1\r\nHost: h.invalid\r\n\r\n"
+    second = b"POST http://h.invalid/u HTTP/1.1\r\nHost: h.invalid\r\nTransfer-Encoding: chunked\r\n\r\n"
+    reply = exchange(server, [first, second + chunked(TOKEN[:4], TOKEN[4:])])
+    assert reply.count(b"HTTP/1.1 403") == 2, reply
+    assert [(e.method, e.forwarded, e.hits) for e in server.snapshot()] == [
+        ("GET", False, ()),
+        ("POST", False, (NAME,)),
+    ]
+
+
 def test_pipelined_requests_in_one_write_are_each_checked(sock_dir: Path, upstream: Upstream) -> None:
     server = _proxy(sock_dir, "audit", (f"127.0.0.1:{upstream.port}",))
     a = f"GET http://127.0.0.1:{upstream.port}/a HTTP/1.1\r\nHost: 127.0.0.1:{upstream.port}\r\n\r\n".encode()

@@ -342,8 +342,7 @@ class _Handler(socketserver.BaseRequestHandler):
         if kind == "connect":
             event = self._body(conn, idx, event, None, None)  # h11 must see the (empty) body end to switch
             if upstream is None:
-                self._refuse(forward, reason)
-                return False
+                return self._refuse(conn, forward, reason)
             self.request.sendall(
                 conn.send(h11.Response(status_code=200, headers=[], reason=b"Connection established")) or b""
             )
@@ -357,18 +356,22 @@ class _Handler(socketserver.BaseRequestHandler):
                 upstream.sendall(up.send(self._upstream_request(req, host, port, path)) or b"")
             event = self._body(conn, idx, event, upstream, up)
             if upstream is None or up is None:
-                self._refuse(forward, reason)
-                return False
+                return self._refuse(conn, forward, reason)
             return self._response(conn, upstream, up)
         finally:
             if upstream is not None:
                 upstream.close()
 
-    def _refuse(self, forward: bool, reason: str) -> None:
-        if forward:  # the policy forwards it, but the upstream could not be reached
-            self._deny("upstream unreachable", b"502 Bad Gateway")
-        else:
-            self._deny(reason)
+    def _refuse(self, conn: h11.Connection, forward: bool, reason: str) -> bool:
+        """Answers a request that is not forwarded, keeping the connection: what the client sends next is still
+        parsed and recorded (its attempts are findings too)."""
+        status, text = (502, "upstream unreachable") if forward else (403, reason)
+        body = f"airlock: {text}\n".encode()
+        headers = [(b"Content-Type", b"text/plain"), (b"Content-Length", str(len(body)).encode())]
+        out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+        out += (conn.send(h11.Data(data=body)) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+        self.request.sendall(out)
+        return True
 
     def _open(self, host: str, port: int) -> socket.socket | None:
         try:
