@@ -291,6 +291,28 @@ def test_cleartext_inside_a_connect_tunnel_is_scanned(sock_dir: Path, raw_upstre
     assert (ev.kind, ev.forwarded, ev.hits) == ("connect", True, (NAME,))
 
 
+def test_cleartext_http_in_a_tunnel_must_name_the_tunnels_host(sock_dir: Path, raw_upstream: Upstream) -> None:
+    server = _proxy(sock_dir, "audit", (f"127.0.0.1:{raw_upstream.port}",))
+    target = f"127.0.0.1:{raw_upstream.port}"
+    good = f"GET / HTTP/1.1\r\nHost: {target}\r\n\r\n".encode()
+    bad = b"GET /x HTTP/1.1\r\nHost: collect.example.invalid\r\n\r\n"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(server.server_address)  # type: ignore[arg-type]
+    s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode() + good)
+    got = b""
+    while b"echo" not in got:
+        got += s.recv(65536)
+    s.sendall(bad)
+    while s.recv(65536):  # the proxy cuts the tunnel
+        pass
+    s.close()
+    wait_for(lambda: raw_upstream.raw, "the tunnel to end")
+    assert raw_upstream.raw == [good]
+    [ev] = server.snapshot()
+    assert (ev.kind, ev.fronting, ev.host_header) == ("connect", True, "collect.example.invalid")
+
+
 def test_a_snapshot_scans_a_tunnel_still_held_open(sock_dir: Path, raw_upstream: Upstream) -> None:
     # a small upload sits below the scan batch; the command ends with the tunnel open: the snapshot must see it
     server = _proxy(sock_dir, "audit", (f"127.0.0.1:{raw_upstream.port}",))

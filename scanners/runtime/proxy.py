@@ -474,14 +474,20 @@ class _Handler(socketserver.BaseRequestHandler):
         client = self.request
         down = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
         down.start()
+        sniff = _TunnelSniffer(event.host, event.port)
         try:
-            if first:
-                stream.feed(first)
-                upstream.sendall(first)
-            while data := client.recv(RECV):
+            data = first or client.recv(RECV)
+            while data:
+                bad = sniff.feed(data)
+                if bad is not None:  # fronting inside the tunnel: the head never reaches the upstream whole
+                    event = replace(event, fronting=True, host_header=bad[:256])
+                    self.server.track(idx, event, stream)
+                    stream.feed(data)
+                    break
                 if stream.feed(data):
                     self.server.update(idx, stream.apply(event))
                 upstream.sendall(data)
+                data = client.recv(RECV)
         except OSError:
             pass
         finally:
@@ -489,6 +495,50 @@ class _Handler(socketserver.BaseRequestHandler):
             down.join(UPSTREAM_TIMEOUT_S)
             upstream.close()
             self.server.finish(idx, stream)
+
+
+class _TunnelSniffer:
+    """Reads cleartext HTTP sent inside a CONNECT tunnel, to hold its Host headers to the tunnel's authority. A TLS
+    handshake or anything h11 cannot parse ends the sniffing (the stream is still scanned for canaries)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self.live, self.first = True, True
+
+    def feed(self, data: bytes) -> str | None:
+        """The offending Host header once a request in the tunnel names another host; else None."""
+        if not self.live:
+            return None
+        if self.first:
+            self.first = False
+            if data[:1] == b"\x16":  # TLS record: opaque
+                self.live = False
+                return None
+        try:
+            self.conn.receive_data(data)
+            while True:
+                ev = self.conn.next_event()
+                if isinstance(ev, h11.Request):
+                    host = next((v.decode("latin-1") for k, v in ev.headers if k == b"host"), "")
+                    if host and not _same_host(host, self.host, self.port, self.port):
+                        self.live = False
+                        return host
+                elif isinstance(ev, h11.EndOfMessage):
+                    # h11 parses the next request only after a response; the real one goes to the client raw
+                    self.conn.send(h11.Response(status_code=200, headers=[(b"Content-Length", b"0")]))
+                    self.conn.send(h11.EndOfMessage())
+                    if self.conn.our_state is not h11.DONE or self.conn.their_state is not h11.DONE:
+                        self.live = False
+                        return None
+                    self.conn.start_next_cycle()
+                elif not isinstance(ev, h11.Data):
+                    if ev is not h11.NEED_DATA:
+                        self.live = False
+                    return None
+        except h11.ProtocolError:
+            self.live = False
+        return None
 
 
 def _shutdown(*socks: socket.socket) -> None:
