@@ -26,6 +26,7 @@ MAX_EVIDENCE_CHARS = 400
 RULES: dict[str, tuple[Severity, str]] = {
     "runtime.network.egress-denied": (Severity.HIGH, "Outbound connection blocked"),
     "runtime.network.egress-allowed": (Severity.INFO, "Outbound request to an allowlisted host"),
+    "runtime.network.host-mismatch": (Severity.HIGH, "Host header differs from the request's target"),
     "runtime.dns.query": (Severity.MEDIUM, "DNS query from the sandboxed code"),
     "runtime.cloud-metadata-access": (Severity.HIGH, "Cloud metadata endpoint contacted"),
     "runtime.fs.sensitive-read": (Severity.HIGH, "Sensitive file opened"),
@@ -605,7 +606,20 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
             line = f"{ev.method} {ev.host}:{ev.port}{ev.path if ev.kind == 'http' else ''}"
             lines = [f"proxy: {line} -> {'forwarded' if ev.forwarded else 'refused (403)'}"]
             lines += [f"header: {k}: {v}" for k, v in ev.headers[:6]]
-            if ev.host.lower() in METADATA_HOSTS:
+            if ev.size:
+                lines.append(f"{'tunnel upload' if ev.kind == 'connect' else 'body'}: {ev.size} bytes, scanned in full")
+            if ev.fronting:
+                lines[0] = f"proxy: {line} (Host: {ev.host_header}) -> refused (403)"
+                c.add(
+                    "runtime.network.host-mismatch",
+                    f"{ev.host}:{ev.port}",
+                    f"request to {ev.host}:{ev.port} whose Host header names {ev.host_header!r} "
+                    "(domain fronting; refused)",
+                    run,
+                    [],
+                    lines,
+                )
+            elif ev.host.lower() in METADATA_HOSTS:
                 c.add(
                     "runtime.cloud-metadata-access",
                     ev.host,
@@ -645,6 +659,9 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                 [f"proxy: {ev.path!r}"],
             )
             hits = c.canaries.found_in(ev.path)
+        # The proxy scanned the whole stream (body, chunks, tunnel); the prefix kept here is evidence only.
+        streamed = set(ev.hits) - {h.name for h in hits}
+        hits = hits + [k for k in c.canaries.canaries if k.name in streamed]
         for canary in hits:
             c.add(
                 "runtime.secret.exfiltration",

@@ -222,6 +222,7 @@ class RuntimeScanner:
             Allowlist.from_policy(policy.allow_hosts, policy.deny_hosts),
             policy.mode,
             max_connections=limits.proxy_connections,
+            scan=lambda data: {c.name for c in canaries.found_in(data)},
         )
         os.chmod(run_dir / "proxy.sock", 0o666)  # noqa: S103 - its directory is the sandbox uid's own, 0700
         server.start()

@@ -1,0 +1,120 @@
+"""Proxy throughput: a 100 MB POST relayed through airlock's proxy (audit mode, allowlisted local upstream, the
+run's real canary scan) against the same POST sent straight to the same upstream. Target: the proxy at least 0.5x.
+
+Usage: python benchmarks/bench_proxy.py [size_mb]
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.fsutil import rmtree  # noqa: E402
+from scanners.runtime.canaries import plant  # noqa: E402
+from scanners.runtime.proxy import Allowlist, ProxyServer, Scan  # noqa: E402
+
+PIECE = 1 << 20
+
+
+def _sink(listener: socket.socket) -> None:
+    """An HTTP upstream that reads one Content-Length request per connection, discards the body, answers 200."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=_sink_one, args=(conn,), daemon=True).start()
+
+
+def _sink_one(conn: socket.socket) -> None:
+    with conn:
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            data = conn.recv(65536)
+            if not data:
+                return
+            buf += data
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        length = next(
+            int(v) for k, _, v in (h.partition(b":") for h in head.split(b"\r\n")) if k.lower() == b"content-length"
+        )
+        left = length - len(rest)
+        scratch = bytearray(PIECE)
+        while left > 0:
+            n = conn.recv_into(scratch, min(PIECE, left))
+            if not n:
+                return
+            left -= n
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+
+def _post(sock: socket.socket, target: str, host: str, size: int) -> float:
+    piece = b"\x5a" * PIECE
+    t0 = time.perf_counter()
+    sock.sendall(
+        f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n".encode()
+    )
+    sent = 0
+    while sent < size:
+        n = min(PIECE, size - sent)
+        sock.sendall(piece[:n])
+        sent += n
+    reply = b""
+    while data := sock.recv(65536):
+        reply += data
+    elapsed = time.perf_counter() - t0
+    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"ok"), reply[:200]
+    sock.close()
+    return elapsed
+
+
+def main() -> None:
+    size = int(sys.argv[1]) * 1_000_000 if len(sys.argv) > 1 else 100_000_000
+    tmp = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+    try:
+        (tmp / "home").mkdir()
+        (tmp / "ws").mkdir()
+        canaries = plant(tmp / "home", tmp / "ws", "/home/u", "/ws")
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        threading.Thread(target=_sink, args=(listener,), daemon=True).start()
+        host = f"127.0.0.1:{port}"
+
+        def run_proxy(scan: Scan | None, name: str) -> float:
+            server = ProxyServer(str(tmp / f"{name}.sock"), Allowlist.from_policy((host,), ()), "audit", scan=scan)
+            server.start()
+            try:
+                best = float("inf")
+                for _ in range(3):
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.connect(str(tmp / f"{name}.sock"))
+                    best = min(best, _post(s, f"http://{host}/upload", host, size))
+                ev = server.snapshot()[-1]
+                assert ev.forwarded and ev.size == size, ev
+                return best
+            finally:
+                server.shutdown()
+                server.server_close()
+
+        direct = min(_post(socket.create_connection(("127.0.0.1", port)), "/upload", host, size) for _ in range(3))
+        scanned = run_proxy(lambda data: {c.name for c in canaries.found_in(data)}, "scan")
+        bare = run_proxy(None, "bare")
+        mb = size / 1e6
+        print(f"body {mb:.0f} MB, best of 3 each")
+        print(f"direct to upstream:          {direct:6.2f} s  {mb / direct:7.1f} MB/s")
+        print(f"proxy, canary scan (real):   {scanned:6.2f} s  {mb / scanned:7.1f} MB/s  ratio {direct / scanned:.2f}x")
+        print(f"proxy, no scan (parse only): {bare:6.2f} s  {mb / bare:7.1f} MB/s  ratio {direct / bare:.2f}x")
+        print(f"target: proxy with scan >= 0.5x direct: {'met' if direct / scanned >= 0.5 else 'NOT met'}")
+        listener.close()
+    finally:
+        rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
