@@ -544,6 +544,9 @@ def _signal(
 
 
 def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
+    # One stateful detector over the run's traffic: pieces of a canary spread over queries or requests add up.
+    split = c.canaries.detector()
+    direct: set[str] = set()
     for ev in run.proxy:
         if ev.kind == "dns":
             c.add(
@@ -555,6 +558,7 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                 [f"dns query type={ev.qtype} name={ev.host!r}"],
             )
             hits = c.canaries.found_in(ev.host)
+            split.feed("dns", ev.host.encode("utf-8", "surrogateescape") + b"\n")
         elif ev.kind in ("http", "connect"):
             line = f"{ev.method} {ev.host}:{ev.port}{ev.path if ev.kind == 'http' else ''}"
             lines = [f"proxy: {line} -> {'forwarded' if ev.forwarded else 'refused (403)'}"]
@@ -588,7 +592,9 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                     lines,
                 )
             blob = line + "\n" + "\n".join(f"{k}: {v}" for k, v in ev.headers)
-            hits = c.canaries.found_in(blob.encode("latin-1", "replace") + b"\n" + ev.body)
+            data = blob.encode("latin-1", "replace") + b"\n" + ev.body
+            hits = c.canaries.found_in(data)
+            split.feed(f"{ev.kind}:{ev.host}", data + b"\n")
         else:
             c.add(
                 "runtime.network.egress-denied",
@@ -599,7 +605,9 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                 [f"proxy: {ev.path!r}"],
             )
             hits = c.canaries.found_in(ev.path)
+            split.feed("raw", ev.path.encode("latin-1", "replace") + b"\n")
         for canary in hits:
+            direct.add(canary.name)
             c.add(
                 "runtime.secret.exfiltration",
                 canary.name,
@@ -608,6 +616,15 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                 [],
                 [f"{ev.kind}: {ev.method} {ev.host}:{ev.port} {ev.path}"],
             )
+    for name in sorted((split.flush() | split.hits) - direct):
+        c.add(
+            "runtime.secret.exfiltration",
+            name,
+            f"the planted secret {name} was sent out in pieces across DNS queries or requests",
+            run,
+            [],
+            ["the pieces, put together, carry the canary value (masked)"],
+        )
     for name in run.output_hits:
         c.add(
             "runtime.secret.exfiltration",
