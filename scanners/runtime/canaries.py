@@ -12,8 +12,11 @@ import secrets
 import string
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+
+from scanners.runtime.canary_detector import Detector, Index, mask
 
 ALNUM = string.ascii_letters + string.digits
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -38,30 +41,25 @@ class Canary:
 class CanarySet:
     canaries: tuple[Canary, ...]
     env: tuple[tuple[str, str], ...]
-    _detector: list = field(default_factory=list, compare=False, repr=False)  # lazily built, shared index
 
     @property
     def files(self) -> dict[str, Canary]:
         return {c.path: c for c in self.canaries if c.path}
 
-    def index(self):  # -> canary_detector.Index
-        from scanners.runtime.canary_detector import Index
-
-        if not self._detector:
-            self._detector.append(Index(self.canaries))
-        return self._detector[0]
+    @cached_property
+    def index(self) -> Index:
+        """Every dressed form of every canary, built once per run and shared (read-only) by all detectors."""
+        return Index(self.canaries)
 
     def found_in(self, data: bytes | str) -> list[Canary]:
         """Canaries present in data, raw or transformed (see canary_detector); stateless."""
         blob = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-        names = self.index().scan(blob)
+        names = self.index.scan(blob)
         return [c for c in self.canaries if c.name in names]
 
-    def detector(self):  # -> canary_detector.Detector
+    def detector(self) -> Detector:
         """A stateful detector: feed(stream_id, bytes) finds canaries split across writes, lines and requests."""
-        from scanners.runtime.canary_detector import Detector
-
-        return Detector(self.index())
+        return Detector(self.index)
 
     def scanner(self) -> Callable[[bytes], set[str]]:
         """One byte stream (e.g. a proxied body): call with each chunk, then with b"" at the end; returns every
@@ -78,8 +76,6 @@ class CanarySet:
         return scan
 
     def mask(self, text: str) -> str:
-        from scanners.runtime.canary_detector import mask
-
         return mask(self, text)
 
 
@@ -235,4 +231,6 @@ def plant(home: Path, workspace: Path, sandbox_home: str, sandbox_workspace: str
         t, r = _ENV_MAKERS[name]()
         canaries.append(Canary(f"env:{name}", t, "", (r,)))
         env.append((name, t))
-    return CanarySet(tuple(canaries), tuple(env))
+    out = CanarySet(tuple(canaries), tuple(env))
+    _ = out.index  # built now, before the reader and proxy threads share it
+    return out

@@ -230,7 +230,7 @@ def mask(canaries: CanarySet, text: str) -> str:
     for c in canaries.canaries:
         for value in (c.token, *c.parts):
             text = text.replace(value, f"<canary {c.name}>")
-    index = canaries.index()
+    index = canaries.index
     data = text.encode("utf-8", "surrogateescape")
     cut: list[list[int]] = []
     for start, end, ci in sorted(index.spans(data.translate(NORM))):
