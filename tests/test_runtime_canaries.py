@@ -276,3 +276,48 @@ def test_no_constant_marker_and_a_new_set_each_run(tmp_path: Path) -> None:
         assert "airlock" not in a.token.lower() and "canary" not in a.token.lower()
     texts = [p.read_text() for p in tmp_path.rglob("*") if p.is_file()]
     assert not any("airlock" in t.lower() or "canary" in t.lower() for t in texts)
+
+
+def test_a_zip_bomb_past_the_decompression_budget_is_flagged_not_silently_skipped() -> None:
+    from scanners.runtime import canary_detector as cd
+
+    cs = _random_set(random.Random(9))
+    token = cs.canaries[2].token.encode()
+    small = base64.b64encode(gzip.compress(b"\0" * 1000 + token))
+    assert cs.found_in(small) and not cs.index.capped
+    bomb = base64.b64encode(gzip.compress(b"\0" * (cd.DECOMPRESS_CAP + 10) + token))
+    cs.found_in(bomb)
+    assert cs.index.capped
+
+
+def _proxy_findings(cs: CanarySet, events: list) -> dict[str, list[str]]:
+    from scanners.runtime import rules
+    from scanners.runtime.sandbox import Usage
+    from scanners.runtime.strace import Trace
+
+    run = rules.CommandRun(1, "python3 x.py", 0, Usage(0.1, 0.1, 1.0, 1), Trace({}), events, [], "")
+    c = rules.Collector(cs)
+    rules.analyse_proxy(run, c, "enforce")
+    out: dict[str, list[str]] = {}
+    for f in c.findings():
+        out.setdefault(f.rule_id, []).append(f.message)
+    return out
+
+
+def test_base32_pieces_across_many_dns_queries_are_exfiltration() -> None:
+    from scanners.runtime.proxy import ProxyEvent
+
+    cs = _random_set(random.Random(11))
+    enc = base64.b32encode(cs.canaries[1].token.encode()).decode().strip("=").lower()
+    events = [ProxyEvent("dns", "", f"{enc[i : i + 8]}.t.example.invalid", 53) for i in range(0, len(enc), 8)]
+    got = _proxy_findings(cs, events)
+    assert len(got["runtime.dns.query"]) == len(events)
+    assert got["runtime.secret.exfiltration"] == [
+        f"the planted secret {cs.canaries[1].name} was sent out in pieces across DNS queries or requests"
+    ]
+
+
+def test_a_used_up_decompression_budget_is_an_overflow_finding() -> None:
+    cs = _random_set(random.Random(12))
+    cs.index.capped = True
+    assert "runtime.probe.overflow" in _proxy_findings(cs, [])

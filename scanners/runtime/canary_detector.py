@@ -17,6 +17,7 @@ import base64
 import codecs
 import re
 import sys
+import threading
 import urllib.parse
 import zlib
 from collections.abc import Iterable
@@ -31,7 +32,8 @@ NORM = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ-_", b"abcdefghijklmnopqrstuv
 SEPARATORS = b".\r\n"  # what splits a value across DNS labels and lines
 PERCENT = re.compile(rb"%[0-9A-Fa-f]{2}")
 ENCODED_PREFIX = 256  # characters of a long random part indexed in encoded forms (a key is useless without them)
-DECOMPRESS_CAP = 8 << 20  # decompressed bytes examined per scan
+DECOMPRESS_CAP = 16 << 20  # decompressed bytes examined per scan...
+DECOMPRESS_TOTAL = 128 << 20  # ...and per run: bounded CPU however many zip bombs; reaching either is an overflow
 MAX_DEPTH = 2  # nested decodings (e.g. percent-encoded gzip+base64)
 B64_COMPRESSED = (  # base64 of a gzip member, or of a zlib stream at the start of a base64 run
     re.compile(rb"H4sI[A-Za-z0-9+/_\-\r\n]{8,}"),
@@ -102,6 +104,9 @@ class Index:
                         g = int.from_bytes(form[off : off + GRAM], sys.byteorder)
                         self.grams.setdefault(g, []).append((si, off))
         self.gramset = frozenset(self.grams)
+        self.inflate_left = DECOMPRESS_TOTAL
+        self.capped = False  # a compressed stream was cut short by the budget: not everything was searched
+        self._lock = threading.Lock()
 
     def spans(self, norm: bytes, found: set[int] | None = None) -> list[tuple[int, int, int]]:
         """(start, end, canary index) of verified matches in normalized data; skips canaries already in found."""
@@ -115,8 +120,10 @@ class Index:
         out: list[tuple[int, int, int]] = []
         done = set() if found is None else found
         for g in cands:
-            needle = g.to_bytes(GRAM, sys.byteorder)
             entries = self.grams[g]
+            if found is not None and all(self.strings[si][0] in done for si, _ in entries):
+                continue  # e.g. the other windows of a whole key already found: no search of the data per window
+            needle = g.to_bytes(GRAM, sys.byteorder)
             pos = norm.find(needle)
             while pos >= 0:
                 for si, off in entries:
@@ -140,7 +147,8 @@ class Index:
         return out
 
     def scan(self, data: bytes) -> set[str]:
-        return {self.names[ci] for ci in self._scan(data, MAX_DEPTH, [DECOMPRESS_CAP])}
+        budget = [max(0, min(DECOMPRESS_CAP, self.inflate_left))]
+        return {self.names[ci] for ci in self._scan(data, MAX_DEPTH, budget)}
 
     def _scan(self, data: bytes, depth: int, budget: list[int]) -> set[int]:
         found: set[int] = set()
@@ -168,16 +176,22 @@ class Index:
         return found
 
     def _inflate(self, blob: bytes | memoryview, depth: int, budget: list[int]) -> set[int]:
-        """Decompresses a gzip or zlib stream (also a truncated one) within the budget, and scans the output."""
-        if budget[0] <= 0:
-            return set()
+        """Decompresses a gzip or zlib stream (also a truncated one) within the budget, and scans the output.
+        A real stream that the budget cuts short sets `capped`, which the caller turns into an overflow finding."""
         d = zlib.decompressobj(47)  # gzip or zlib header, auto-detected
+        out = b""
         try:
-            head = d.decompress(blob[:4096], budget[0])
-            out = head + (d.decompress(blob[4096:], budget[0] - len(head)) if len(blob) > 4096 else b"")
+            out = d.decompress(blob[:4096], budget[0] + 1)
+            if len(out) <= budget[0] and len(blob) > 4096 and not d.eof:
+                out += d.decompress(blob[4096:], budget[0] + 1 - len(out))
         except zlib.error:
-            return set()
+            pass  # not a stream, or one that turns to garbage: what came out before still counts
+        if len(out) > budget[0]:
+            self.capped = True
+            out = out[: budget[0]]
         budget[0] -= len(out)
+        with self._lock:
+            self.inflate_left -= len(out)
         return self._scan(out, depth - 1, budget) if out else set()
 
 
@@ -188,7 +202,7 @@ class Detector:
     byte is scanned about twice whatever the write sizes, and memory is bounded by window x max_streams.
     Call flush() at the end of the data."""
 
-    def __init__(self, index: Index, window: int = 4096, max_streams: int = 256) -> None:
+    def __init__(self, index: Index, window: int = 16384, max_streams: int = 256) -> None:
         self.index = index
         self.window = window
         self.max_streams = max_streams

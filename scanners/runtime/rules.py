@@ -543,10 +543,25 @@ def _signal(
         )
 
 
+def _varying_labels(names: list[str]) -> list[str]:
+    """Each DNS name without the labels it shares at the end with its neighbour (the collector's zone), so that
+    pieces of a value sent one query at a time line up again."""
+    out = []
+    for i, name in enumerate(names):
+        other = names[i - 1] if i else (names[1] if len(names) > 1 else "")
+        mine, theirs = name.lower().rstrip(".").split("."), other.lower().rstrip(".").split(".")
+        shared = 0
+        while shared < min(len(mine), len(theirs)) and mine[-1 - shared] == theirs[-1 - shared]:
+            shared += 1
+        out.append(".".join(name.rstrip(".").split(".")[: max(1, len(mine) - shared)]))
+    return out
+
+
 def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
     # One stateful detector over the run's traffic: pieces of a canary spread over queries or requests add up.
     split = c.canaries.detector()
     direct: set[str] = set()
+    varying = _varying_labels([ev.host for ev in run.proxy if ev.kind == "dns"])
     for ev in run.proxy:
         if ev.kind == "dns":
             c.add(
@@ -558,7 +573,7 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                 [f"dns query type={ev.qtype} name={ev.host!r}"],
             )
             hits = c.canaries.found_in(ev.host)
-            split.feed("dns", ev.host.encode("utf-8", "surrogateescape") + b"\n")
+            split.feed("dns", varying.pop(0).encode("utf-8", "surrogateescape") + b"\n")
         elif ev.kind in ("http", "connect"):
             line = f"{ev.method} {ev.host}:{ev.port}{ev.path if ev.kind == 'http' else ''}"
             lines = [f"proxy: {line} -> {'forwarded' if ev.forwarded else 'refused (403)'}"]
@@ -624,6 +639,12 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
             run,
             [],
             ["the pieces, put together, carry the canary value (masked)"],
+        )
+    if c.canaries.index.capped:
+        c.overflow(
+            "the canary detector's decompression budget was used up; compressed output or traffic past it was not "
+            "searched for canaries",
+            run,
         )
     for name in run.output_hits:
         c.add(
