@@ -75,8 +75,19 @@ class CanarySet:
 
         return scan
 
+    @cached_property
+    def _masked(self) -> dict[str, str]:
+        return {}
+
     def mask(self, text: str) -> str:
-        return mask(self, text)
+        """text with every canary, raw or dressed, replaced by <canary NAME>; repeated lines are cached (bounded)."""
+        cache = self._masked
+        out = cache.get(text)
+        if out is None:
+            if len(cache) >= 4096:
+                cache.clear()
+            out = cache[text] = mask(self, text)
+        return out
 
 
 def _pick(alphabet: str, n: int) -> str:
