@@ -30,11 +30,11 @@ class Canary:
     name: str  # "file:~/.ssh/id_rsa" or "env:GITHUB_TOKEN"
     token: str  # the credential as planted (what mask() hides first)
     path: str = ""  # sandbox path of a canary file
-    secrets: tuple[str, ...] = ()  # the random, identifying parts; the token itself when empty
+    random_parts: tuple[str, ...] = ()  # the random, identifying parts; the token itself when empty
 
     @property
     def parts(self) -> tuple[str, ...]:
-        return self.secrets or (self.token,)
+        return self.random_parts or (self.token,)
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def plant(home: Path, workspace: Path, sandbox_home: str, sandbox_workspace: str
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         target.write_text(text)
         target.chmod(0o600)
-        canaries.append(Canary(f"file:~/{rel}", proto.token, f"{sandbox_home}/{rel}", proto.secrets))
+        canaries.append(Canary(f"file:~/{rel}", proto.token, f"{sandbox_home}/{rel}", proto.random_parts))
     env_file = workspace / WORKSPACE_FILE
     if not env_file.exists() and not env_file.is_symlink():
         t, r = password()
