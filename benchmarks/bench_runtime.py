@@ -24,6 +24,7 @@ from scanners.runtime import seccomp  # noqa: E402
 from scanners.runtime import strace as tracer  # noqa: E402
 from scanners.runtime.sandbox import (  # noqa: E402
     InitConfig,
+    Layout,
     Limits,
     SandboxPaths,
     bwrap_argv,
@@ -90,9 +91,10 @@ def _bench(tmp: Path, bwrap: str, strace_bin: str, identity: object) -> None:
     paths = SandboxPaths(ws, home, run, resolv)
     limits = Limits.from_policy(RuntimePolicy())
     py = sys.executable
+    layout = Layout.random("bench")
 
     def init_argv(command: str, sync_w: int, rel_r: int, info_w: int) -> list[str]:
-        init = InitConfig(command, limits, 0, sync_w, rel_r, seccomp=True)
+        init = InitConfig(command, limits, 0, sync_w, rel_r, seccomp=True, layout=layout)
         return bwrap_argv(remap.get(bwrap, bwrap), paths, {"PATH": "/usr/bin:/bin"}, init, info_fd=info_w,
                           remap=remap)
 

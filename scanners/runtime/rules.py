@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pipeline.models import Finding, Severity
 from reports.escape import terminal
 from scanners.runtime import fsdiff
-from scanners.runtime.canaries import CanarySet
+from scanners.runtime.canaries import Canary, CanarySet
 from scanners.runtime.proxy import ProxyEvent
-from scanners.runtime.sandbox import SANDBOX_HOME, SANDBOX_RUN, SANDBOX_WORKSPACE, Usage
+from scanners.runtime.sandbox import Layout, Usage
 from scanners.runtime.seccomp import Refusal
-from scanners.runtime.strace import Event, Trace, strings
+from scanners.runtime.strace import Event, Trace, dirfd_path, strings
 
 STAGE, TOOL = "runtime", "bwrap"
 MAX_EVIDENCE = 12
@@ -109,6 +109,7 @@ ESCALATION_CALLS = frozenset(
 )
 _ADDR4 = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)')
 _ADDR6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]+)"')
+_DIRFD_PREFIX = re.compile(r"^\s*(?:AT_FDCWD|-?\d+)(?:<[^<>]*>)?\s*,\s*")
 _NSPID = re.compile(r"^(-?\d+)(?: /\* (\d+) in strace's PID NS \*/)?")
 CI_PATHS = re.compile(
     r"^(\.github/workflows/|\.gitlab-ci\.yml$|\.circleci/|Jenkinsfile$|azure-pipelines\.yml$|\.travis\.yml$"
@@ -148,8 +149,9 @@ def esc(text: str, canaries: CanarySet) -> str:
 class Collector:
     """Builds findings, one per (rule, key), with evidence lines merged and bounded."""
 
-    def __init__(self, canaries: CanarySet) -> None:
+    def __init__(self, canaries: CanarySet, layout: Layout) -> None:
         self.canaries = canaries
+        self.layout = layout
         self._items: dict[tuple[str, str], dict] = {}
 
     def add(
@@ -205,9 +207,9 @@ class Collector:
         return out
 
 
-def subjects(trace: Trace) -> tuple[set[int], int]:
+def subjects(trace: Trace, layout: Layout) -> tuple[set[int], int]:
     """The processes the command created: descendants of airlock's init helper, minus its own helper threads."""
-    init = next((p.pid for p in trace.procs.values() if any(f"{SANDBOX_RUN}/bin/init.py" in e for e in p.execs)), 0)
+    init = next((p.pid for p in trace.procs.values() if any(layout.init_script in e for e in p.execs)), 0)
     if not init:
         return set(), 0
     out = set()
@@ -237,28 +239,59 @@ def _write_intent(ev: Event) -> bool:
     )
 
 
+AT_CALLS = frozenset({"openat", "openat2", "unlinkat", "renameat", "renameat2", "mkdirat", "fchmodat", "execveat"})
+
+
 def _path_arg(ev: Event) -> str:
-    s = strings(ev.args)
+    """The path the code spelled (after an *at() call's decoded dirfd, which may itself contain quotes)."""
+    args = ev.args
+    if ev.syscall in AT_CALLS:
+        m = _DIRFD_PREFIX.match(args)
+        if m:
+            args = args[m.end() :]
+    s = strings(args)
     return s[0] if s else ""
 
 
-def _is_shell_rc(path: str) -> bool:
-    if path.startswith(SANDBOX_HOME + "/"):
-        return path[len(SANDBOX_HOME) + 1 :] in SHELL_RC_NAMES
+def resolved_path(ev: Event, workspace: str) -> str:
+    """The path the kernel opened when it returned an fd; else the spelled path made absolute against the dirfd the
+    kernel decoded (or the workspace), with doubled slashes and dot segments collapsed."""
+    if ev.fdpath.startswith("/"):
+        return ev.fdpath
+    path = _path_arg(ev)
+    if not path:
+        return ""
+    if not path.startswith("/"):
+        base = dirfd_path(ev.args) if ev.syscall in AT_CALLS else ""
+        path = posixpath.join(base or workspace, path)
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
+def _is_shell_rc(path: str, home: str) -> bool:
+    if path.startswith(home + "/"):
+        return path[len(home) + 1 :] in SHELL_RC_NAMES
     return bool(ETC_RC.match(path))
 
 
 # Where the sandboxed code may write: its overlays, /tmp (and /var/tmp, a link to it), /dev/shm, and devices.
-WRITABLE = (SANDBOX_WORKSPACE + "/", SANDBOX_HOME + "/", "/tmp/", "/var/tmp/", "/dev/")  # noqa: S108
+WRITABLE = ("/tmp/", "/var/tmp/", "/dev/")  # noqa: S108 - and the layout's workspace and $HOME
 SANDBOX_VIEW = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/dev", "/tmp",
-                "/run", "/var/tmp", SANDBOX_WORKSPACE, SANDBOX_HOME, "/var")  # fmt: skip
+                "/run", "/var/tmp")  # fmt: skip
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
-def analyse_trace(run: CommandRun, c: Collector, visible: tuple[str, ...] = ()) -> None:
+def analyse_trace(
+    run: CommandRun,
+    c: Collector,
+    visible: tuple[str, ...] = (),
+    aliases: dict[str, Canary] | None = None,
+    workspace_before: frozenset[str] = frozenset(),
+) -> None:
+    """aliases: sandbox paths whose content is a canary's (hard links, copies); workspace_before: the workspace's
+    paths before the run, so a write-intent open of an existing test, CI or policy file is tamper even if restored."""
     trace = run.trace
     if trace.truncated:
         c.overflow(
@@ -275,7 +308,7 @@ def analyse_trace(run: CommandRun, c: Collector, visible: tuple[str, ...] = ()) 
         )
     for r in run.refusals:
         chain = trace.chain(r.pid)
-        cut = next((i for i, e in enumerate(chain) if f"{SANDBOX_RUN}/bin/init.py" in e), -1)
+        cut = next((i for i, e in enumerate(chain) if c.layout.init_script in e), -1)
         args = ", ".join(hex(a) for a in r.args[:3])
         c.add("runtime.sandbox.syscall-refused", f"{r.family}:{r.syscall}",
               f"the sandbox refused {r.syscall}() ({r.family}): no install, test or build needs it",
@@ -291,17 +324,19 @@ def analyse_trace(run: CommandRun, c: Collector, visible: tuple[str, ...] = ()) 
             [],
             [d],
         )
-    view = SANDBOX_VIEW + tuple(visible)
-    subj, init = subjects(trace)
+    lay = c.layout
+    view = SANDBOX_VIEW + tuple(visible) + (lay.workspace, lay.home)
+    writable = WRITABLE + (lay.workspace + "/", lay.home + "/")
+    subj, init = subjects(trace, lay)
     supervisors = {init} | {
         p for p in trace.procs if init and p not in subj and p != init and not trace.procs[p].thread
     }
     memfd_pids: set[int] = set()
-    canary_files = c.canaries.files
+    canary_files = {**c.canaries.files, **(aliases or {})}
     for pid in sorted(subj):
         proc = trace.procs[pid]
         chain = trace.chain(pid)
-        cut = next((i for i, e in enumerate(chain) if f"{SANDBOX_RUN}/bin/init.py" in e), -1)
+        cut = next((i for i, e in enumerate(chain) if c.layout.init_script in e), -1)
         chain = chain[cut + 1 :]
         for ev in proc.events:
             name = ev.syscall
@@ -329,18 +364,19 @@ def analyse_trace(run: CommandRun, c: Collector, visible: tuple[str, ...] = ()) 
                 fd_exec = re.match(r"^(/proc/(self|\d+)/fd/\d+|/dev/fd/\d+)$", path) or (
                     name == "execveat" and "AT_EMPTY_PATH" in ev.args
                 )
-                if fd_exec and (memfd_pids & ({pid} | set(_ancestors(trace, pid)))):
+                if fd_exec:  # memfd, O_TMPFILE or a deleted file: nothing on disk to scan
                     c.add(
                         "runtime.process.fileless-exec",
                         str(pid),
-                        "a program created in memory (memfd) was executed",
+                        "a program was executed from a file descriptor (memfd, O_TMPFILE or a deleted file)"
+                        + (" created in memory" if memfd_pids & ({pid} | set(_ancestors(trace, pid))) else ""),
                         run,
                         chain,
                         [ev.line],
                     )
             elif name == "memfd_create" and ev.result.isdigit():
                 memfd_pids.add(pid)
-            elif name in ("connect", "sendto"):
+            elif name in ("connect", "sendto", "sendmsg", "sendmmsg"):
                 _network(ev, run, chain, c)
             elif name in ESCALATION_CALLS:
                 c.add(
@@ -362,17 +398,17 @@ def analyse_trace(run: CommandRun, c: Collector, visible: tuple[str, ...] = ()) 
             if name in ("open", "openat", "openat2", "creat"):
                 _open(ev, run, chain, c, canary_files)
                 _visibility(ev, run, chain, c, view)
-            if _write_intent(ev) and ev.errno == "ENOENT" and CRON.match(_path_arg(ev)):
+            if _write_intent(ev) and ev.errno == "ENOENT" and CRON.match(resolved_path(ev, lay.workspace)):
                 c.add(
                     "runtime.persistence.cron",
-                    _path_arg(ev),
-                    f"the change tried to write {_path_arg(ev)}",
+                    resolved_path(ev, lay.workspace),
+                    f"the change tried to write {resolved_path(ev, lay.workspace)}",
                     run,
                     chain,
                     [ev.line],
                 )
-            elif _write_intent(ev) and ev.result != "-1" and _escaped(ev):
-                path = _path_arg(ev)
+            elif _write_intent(ev) and ev.result != "-1" and _escaped(ev, lay, writable):
+                path = resolved_path(ev, lay.workspace)
                 c.add(
                     "runtime.fs.write-escaped",
                     path,
@@ -382,15 +418,15 @@ def analyse_trace(run: CommandRun, c: Collector, visible: tuple[str, ...] = ()) 
                     [ev.line],
                 )
             elif _write_intent(ev) and ev.errno and ev.errno != "EEXIST":
-                path = _path_arg(ev)
+                path = resolved_path(ev, lay.workspace)
                 # Any errno (EROFS, EACCES, EPERM, ENOENT): the attempt shows intent. Inside the writable areas a
                 # failure is ordinary (a missing file to unlink), so only paths outside them count.
-                if ev.errno == "EROFS" or (path.startswith("/") and not _under(path, WRITABLE)):
+                if ev.errno == "EROFS" or (path.startswith("/") and not _under(path, writable)):
                     if CRON.match(path):
                         c.add(
                             "runtime.persistence.cron", path, f"the change tried to write {path}", run, chain, [ev.line]
                         )
-                    elif _is_shell_rc(path):
+                    elif _is_shell_rc(path, lay.home):
                         c.add(
                             "runtime.persistence.shell-rc",
                             path,
@@ -409,8 +445,9 @@ def analyse_trace(run: CommandRun, c: Collector, visible: tuple[str, ...] = ()) 
                             [ev.line],
                         )
             elif _write_intent(ev) and ev.result != "-1" and name in ("open", "openat", "openat2", "creat"):
-                path = _path_arg(ev)
-                if _is_shell_rc(path):
+                path = resolved_path(ev, lay.workspace)
+                _tamper_intent(path, workspace_before, run, chain, c, ev)
+                if _is_shell_rc(path, lay.home):
                     c.add(
                         "runtime.persistence.shell-rc",
                         path,
@@ -419,7 +456,7 @@ def analyse_trace(run: CommandRun, c: Collector, visible: tuple[str, ...] = ()) 
                         chain,
                         [ev.line],
                     )
-                elif path.startswith(f"{SANDBOX_WORKSPACE}/.git/hooks/") or path.startswith(".git/hooks/"):
+                elif path.startswith(f"{lay.workspace}/.git/hooks/") or path.startswith(".git/hooks/"):
                     c.add(
                         "runtime.persistence.git-hook",
                         posixpath.basename(path),
@@ -430,17 +467,29 @@ def analyse_trace(run: CommandRun, c: Collector, visible: tuple[str, ...] = ()) 
                     )
 
 
-def _escaped(ev: Event) -> bool:
-    path = _path_arg(ev)
-    return path.startswith("/") and not _under(path, WRITABLE) and path not in ("/dev/null",)
+def _tamper_intent(
+    path: str, before: frozenset[str], run: CommandRun, chain: list[str], c: Collector, ev: Event
+) -> None:
+    ws = c.layout.workspace
+    if not path.startswith(ws + "/"):
+        return
+    rel = path[len(ws) + 1 :]
+    if rel in before and "__pycache__" not in rel and (CI_PATHS.match(rel) or TEST_PATHS.search(rel)):
+        c.add("runtime.workspace.tamper", rel, f"the change opened {rel} for writing during the run", run, chain,
+              [ev.line])
+
+
+def _escaped(ev: Event, lay: Layout, writable: tuple[str, ...]) -> bool:
+    path = resolved_path(ev, lay.workspace)
+    return path.startswith("/") and not _under(path, writable) and path not in ("/dev/null",)
 
 
 def _visibility(ev: Event, run: CommandRun, chain: list[str], c: Collector, view: tuple[str, ...]) -> None:
+    lay = c.layout
     """A path outside everything the sandbox shows: the code went looking for the host (whatever errno it got)."""
-    path = _path_arg(ev)
-    if not path.startswith("/") or _under(posixpath.normpath(path), view) or SENSITIVE.match(path):
+    norm = resolved_path(ev, lay.workspace)
+    if not norm.startswith("/") or _under(norm, view) or SENSITIVE.match(norm):
         return
-    norm = posixpath.normpath(path)
     top = "/" + norm.lstrip("/").split("/", 1)[0]
     c.add(
         "runtime.fs.hidden-read",
@@ -462,22 +511,19 @@ def _ancestors(trace: Trace, pid: int) -> list[int]:
 
 
 def _open(ev: Event, run: CommandRun, chain: list[str], c: Collector, canary_files: dict) -> None:
-    path = _path_arg(ev)
-    if not path:
+    lay = c.layout
+    norm = resolved_path(ev, lay.workspace)
+    if not norm:
         return
-    norm = (
-        posixpath.normpath(path)
-        if path.startswith("/")
-        else posixpath.normpath(posixpath.join(SANDBOX_WORKSPACE, path))
-    )
-    canary = canary_files.get(norm)
-    if canary is None and not path.startswith("/"):
-        canary = next((cf for p, cf in canary_files.items() if p.endswith("/" + path.lstrip("./"))), None)
+    # Matched on the path the kernel resolved (links, dirfds, /proc/self/root, doubled slashes all collapse), and on
+    # files whose content is a canary's (a hard link or copy made elsewhere): canary_files holds both.
+    canary = canary_files.get(norm) if ev.result != "-1" else None
     if canary is not None:
         c.add(
             "runtime.fs.canary-read",
             canary.name,
-            f"the change opened the planted credential {canary.name}",
+            f"the change opened the planted credential {canary.name}"
+            + ("" if norm == canary.path else f" (as {norm})"),
             run,
             chain,
             [ev.line],
@@ -711,7 +757,7 @@ def analyse_fs(changes: list[fsdiff.Change], c: Collector) -> list[str]:
         elif ch.area == "home" and ch.path in SHELL_RC_NAMES:
             c.add(
                 "runtime.persistence.shell-rc",
-                f"{SANDBOX_HOME}/{ch.path}",
+                f"{c.layout.home}/{ch.path}",
                 f"~/{ch.path} was {ch.what} during the run",
                 None,
                 [],

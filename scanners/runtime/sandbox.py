@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import stat
 import sys
 from dataclasses import dataclass
@@ -15,9 +17,6 @@ from scanners.runtime.cgroups import CGROUP_V1, EXTRA_PIDS, Cgroups, _own_cgroup
 from scanners.tooling import find_tool
 
 INSIDE_DIR = Path(__file__).parent / "inside"
-SANDBOX_WORKSPACE = "/workspace"
-SANDBOX_HOME = "/home/sandbox"
-SANDBOX_RUN = "/run/airlock"
 PROXY_PORT = 3128
 # Hidden behind an empty tmpfs: other users' homes and root's. Python prefixes under them are bound back.
 HIDDEN_DIRS = ("/root", "/home")
@@ -117,6 +116,50 @@ class Usage:
     peak_memory_mb: float
     peak_pids: int
     limit_hit: str = ""
+
+
+# --- what the sandbox looks like from inside: an ordinary CI runner, different on every run ---------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things are inside the sandbox. Chosen per run from ordinary CI runner shapes, with random parts, so a
+    payload finds no constant marker to test for (no fixed hostname, $HOME, user or helper path)."""
+
+    workspace: str
+    home: str
+    user: str
+    hostname: str
+    helper: str  # holds the init helper (bin/) and the host's sockets (sock/); a random name under /run
+
+    @property
+    def bin_dir(self) -> str:
+        return f"{self.helper}/bin"
+
+    @property
+    def sock_dir(self) -> str:
+        return f"{self.helper}/sock"
+
+    @property
+    def init_script(self) -> str:
+        return f"{self.bin_dir}/init.py"
+
+    @classmethod
+    def random(cls, repo: str = "") -> Layout:
+        rnd = secrets.SystemRandom()
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", repo).strip(".-")[:40] or rnd.choice(("app", "service", "api", "web"))
+        helper = "/run/" + rnd.choice(("user/1001/", "lock/", "", "shm-")) + secrets.token_hex(rnd.randint(4, 8))
+        shape = rnd.choice(("github", "gitlab", "generic"))
+        # Shapes of real runners, with the workspace outside $HOME (so the two areas never nest).
+        if shape == "github":  # a container job: GitHub mounts the workspace at /__w and sets HOME=/github/home
+            return cls(f"/__w/{name}/{name}", "/github/home", "runner",
+                       f"fv-az{rnd.randint(100, 999)}-{rnd.randint(100, 999)}", helper)  # fmt: skip
+        if shape == "gitlab":  # the shell executor
+            group = rnd.choice(("dev", "platform", "backend", "team"))
+            host = f"runner-{secrets.token_hex(4)}-project-{rnd.randint(1000, 99999)}-concurrent-0"
+            return cls(f"/builds/{group}/{name}", "/home/gitlab-runner", "gitlab-runner", host, helper)
+        user = rnd.choice(("ci", "build", "jenkins", "builder"))
+        return cls(f"/srv/{user}/workspace/{name}", f"/home/{user}", user, f"build-{secrets.token_hex(3)}", helper)
 
 
 # --- who the sandboxed code is on the host ------------------------------------------------------------------
@@ -245,14 +288,15 @@ def python_prefixes() -> list[str]:
     return out
 
 
-def view_binds(read_paths: tuple[str, ...]) -> list[Bind]:
-    """Read-only host paths the sandbox sees beyond /usr and /etc: the Python prefixes and read_paths."""
+def view_binds(read_paths: tuple[str, ...], layout: Layout | None = None) -> list[Bind]:
+    """Read-only host paths the sandbox sees beyond /usr and /etc: the Python prefixes, read_paths, the helper."""
     binds = [Bind(p, p) for p in python_prefixes()]
     for p in read_paths:
         real = os.path.realpath(p)
         if os.path.exists(real) and all(b.source != real for b in binds):
             binds.append(Bind(real, p))
-    binds.append(Bind(str(INSIDE_DIR), f"{SANDBOX_RUN}/bin"))
+    if layout is not None:
+        binds.append(Bind(str(INSIDE_DIR), layout.bin_dir))
     return binds
 
 
@@ -271,21 +315,6 @@ def system_args() -> list[str]:
     return out
 
 
-def visible_prefixes(read_paths: tuple[str, ...]) -> tuple[str, ...]:
-    """Sandbox paths that exist in the view; an absolute path under none of them is hidden from the code."""
-    fixed = ["/" + n for n in SYSTEM_DIRS] + [
-        "/etc",
-        "/proc",
-        "/dev",
-        "/tmp",
-        "/run",
-        "/var/tmp",
-        "/workspace",
-        SANDBOX_HOME,
-    ]
-    return tuple(fixed + [b.dest for b in view_binds(read_paths)])
-
-
 @dataclass(frozen=True)
 class SandboxPaths:
     workspace: Path  # host copy of the change: the overlay's lower layer (never written by the sandbox)
@@ -302,6 +331,7 @@ class InitConfig:
     sync_fd: int
     release_fd: int
     seccomp: bool
+    layout: Layout
 
     def to_json(self) -> str:
         return json.dumps(
@@ -310,12 +340,15 @@ class InitConfig:
                 "scratch": SCRATCH,
                 "disk_mb": self.limits.disk_mb,
                 "max_files": self.limits.max_files,
-                "overlays": {"ws": [f"{LOWER}/ws", SANDBOX_WORKSPACE], "home": [f"{LOWER}/home", SANDBOX_HOME]},
-                "workdir": SANDBOX_WORKSPACE,
+                "overlays": {
+                    "ws": [f"{LOWER}/ws", self.layout.workspace],
+                    "home": [f"{LOWER}/home", self.layout.home],
+                },
+                "workdir": self.layout.workspace,
                 "proxy_port": PROXY_PORT,
-                "proxy_socket": f"{SANDBOX_RUN}/sock/proxy.sock",
-                "seccomp": f"{SANDBOX_RUN}/sock/filter.bpf" if self.seccomp else "",
-                "seccomp_socket": f"{SANDBOX_RUN}/sock/seccomp.sock",
+                "proxy_socket": f"{self.layout.sock_dir}/proxy.sock",
+                "seccomp": f"{self.layout.sock_dir}/filter.bpf" if self.seccomp else "",
+                "seccomp_socket": f"{self.layout.sock_dir}/seccomp.sock",
                 "sync_fd": self.sync_fd,
                 "release_fd": self.release_fd,
                 "limits": {
@@ -336,7 +369,6 @@ def bwrap_argv(
     *,
     info_fd: int,
     read_paths: tuple[str, ...] = (),
-    hostname: str = "runner",
     remap: dict[str, str] | None = None,
 ) -> list[str]:
     """remap: host source -> the path bwrap must bind instead (a private-namespace bind of a root-only path)."""
@@ -354,7 +386,7 @@ def bwrap_argv(
         "--gid",
         "0",
         "--hostname",
-        hostname,
+        init.layout.hostname,
         "--die-with-parent",
         "--new-session",
         "--info-fd",
@@ -363,14 +395,14 @@ def bwrap_argv(
     argv += system_args()
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--dir", "/tmp", "--dir", SCRATCH]
     argv += ["--dir", "/var", "--symlink", "/tmp", "/var/tmp"]  # noqa: S108 - /var/tmp is the sandbox's /tmp
-    for b in view_binds(read_paths):
+    for b in view_binds(read_paths, init.layout):
         argv += ["--ro-bind", remap.get(b.source, b.source), b.dest]
     argv += [
         "--ro-bind", str(paths.workspace), f"{LOWER}/ws",
         "--ro-bind", str(paths.home), f"{LOWER}/home",
-        "--dir", SANDBOX_WORKSPACE,
-        "--dir", SANDBOX_HOME,
-        "--ro-bind", str(paths.run_dir), f"{SANDBOX_RUN}/sock",
+        "--dir", init.layout.workspace,
+        "--dir", init.layout.home,
+        "--ro-bind", str(paths.run_dir), init.layout.sock_dir,
         "--ro-bind", str(paths.resolv_conf), "/etc/resolv.conf",
         "--remount-ro", "/",
         "--cap-drop", "ALL",
@@ -383,7 +415,7 @@ def bwrap_argv(
     for k, v in sorted(env.items()):
         argv += ["--setenv", k, v]
     python = os.path.realpath(sys.executable)
-    argv += ["--", python, "-I", "-S", f"{SANDBOX_RUN}/bin/init.py", init.to_json()]
+    argv += ["--", python, "-I", "-S", init.layout.init_script, init.to_json()]
     return argv
 
 

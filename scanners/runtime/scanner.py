@@ -26,16 +26,16 @@ from reports.escape import terminal
 from scanners.interface import ScanContext
 from scanners.runtime import commands, fsdiff, rules, seccomp
 from scanners.runtime import strace as tracer
-from scanners.runtime.canaries import CanarySet, plant
+from scanners.runtime.canaries import Canary, CanarySet, plant
 from scanners.runtime.cgroups import CgroupHandle, SystemdScope, open_cgroup
 from scanners.runtime.proxy import Allowlist, ProxyServer
 from scanners.runtime.sandbox import (
+    INSIDE_DIR,
     PROXY_PORT,
-    SANDBOX_HOME,
-    SANDBOX_WORKSPACE,
     Bind,
     Identity,
     InitConfig,
+    Layout,
     Limits,
     SandboxPaths,
     SandboxUnavailable,
@@ -204,7 +204,8 @@ class RuntimeScanner:
             d.mkdir(mode=0o700)
         resolv = sb / "resolv.conf"
         resolv.write_text("nameserver 127.0.0.1\noptions attempts:1 timeout:1\n")
-        canaries = plant(home, ws, SANDBOX_HOME, SANDBOX_WORKSPACE)
+        layout = Layout.random(ctx.change.root.name if ctx.change is not None else "")
+        canaries = plant(home, ws, layout.home, layout.workspace)
         before = {"workspace": fsdiff.snapshot(ws).entries, "home": fsdiff.snapshot(home).entries}
         if owner is not None:
             _chown_tree(sb, owner)
@@ -222,7 +223,7 @@ class RuntimeScanner:
             (run_dir / "filter.bpf").write_bytes(seccomp.build_filter())
         except seccomp.SeccompUnsupported as exc:
             raise SandboxUnavailable(f"the seccomp filter cannot be built here: {exc}") from None
-        env = self._env(ctx, canaries)
+        env = self._env(ctx, canaries, layout)
         remap, mounts = _remaps(tmp, policy.read_paths, identity, bwrap)
         prefix = (root_prep(mounts, identity) + drop_to(identity)) if identity.switches else []
         check_namespaces(remap.get(bwrap, bwrap), prefix)
@@ -260,6 +261,7 @@ class RuntimeScanner:
                     sb=sb,
                     required=required,
                     unenforced_notes=unenforced,
+                    layout=layout,
                 )
                 run.proxy = server.snapshot()[start_events:]
                 runs.append(run)
@@ -271,7 +273,7 @@ class RuntimeScanner:
         finally:
             server.shutdown()
             server.server_close()
-        collector = rules.Collector(canaries)
+        collector = rules.Collector(canaries, layout)
         if copy.stats.cap_hit:
             collector.overflow(f"the change's tree was not copied whole into the sandbox: {copy.stats.cap_hit}")
         if server.dropped:
@@ -309,9 +311,11 @@ class RuntimeScanner:
             "output": f"{limits.output_mb} MiB of output",
             "trace": f"{limits.trace_mb} MiB of syscall trace",
         }
-        visible = tuple(b.dest for b in view_binds(policy.read_paths))
+        visible = tuple(b.dest for b in view_binds(policy.read_paths, layout))
+        aliases = _canary_aliases(canaries, before, after, layout)
+        ws_before = frozenset(before["workspace"])
         for run in runs:
-            rules.analyse_trace(run, collector, visible)
+            rules.analyse_trace(run, collector, visible, aliases, ws_before)
             rules.analyse_proxy(run, collector, policy.mode)
             rules.analyse_usage(run, collector, limit_text)
             u = run.usage
@@ -336,7 +340,7 @@ class RuntimeScanner:
             self.name, self.stage, ToolStatus.OK, tuple(collector.findings()), version, notes=tuple(notes)
         )
 
-    def _env(self, ctx: ScanContext, canaries: CanarySet) -> dict[str, str]:
+    def _env(self, ctx: ScanContext, canaries: CanarySet, layout: Layout) -> dict[str, str]:
         import sys
 
         # airlock's venv is visible inside (sandbox.view_binds), so its tools come first.
@@ -344,16 +348,16 @@ class RuntimeScanner:
         proxy_url = f"http://127.0.0.1:{PROXY_PORT}"
         env = {
             "PATH": path,
-            "HOME": SANDBOX_HOME,
-            "USER": "sandbox",
-            "LOGNAME": "sandbox",
+            "HOME": layout.home,
+            "USER": layout.user,
+            "LOGNAME": layout.user,
             "LANG": "C.UTF-8",
             "TMPDIR": "/tmp",  # noqa: S108 - the sandbox's own tmpfs
             "SHELL": "/bin/sh",
             "PIP_NO_INPUT": "1",
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "PIP_ROOT_USER_ACTION": "ignore",
-            "PYTHONUSERBASE": f"{SANDBOX_HOME}/.local",
+            "PYTHONUSERBASE": f"{layout.home}/.local",
             "CI": "true",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
@@ -384,6 +388,7 @@ class RuntimeScanner:
         sb: Path,
         required: tuple[str, ...],
         unenforced_notes: set[str],
+        layout: Layout,
     ) -> tuple[rules.CommandRun, dict[str, fsdiff.Capture]]:
         cg = open_cgroup(f"airlock-{uuid.uuid4().hex[:12]}", limits)
         sync_r, sync_w = os.pipe()
@@ -410,7 +415,7 @@ class RuntimeScanner:
             for name in cg.unenforced():
                 unenforced_notes.add(name)
             as_mb = 0 if cg.has_memory else limits.memory_mb
-            init = InitConfig(command, limits, as_mb, sync_w, rel_r, seccomp=True)
+            init = InitConfig(command, limits, as_mb, sync_w, rel_r, seccomp=True, layout=layout)
             sandbox = bwrap_argv(
                 remap.get(bwrap, bwrap), paths, env, init, info_fd=info_w, read_paths=read_paths, remap=remap
             )
@@ -437,7 +442,7 @@ class RuntimeScanner:
                     info.poll()
                     sync.poll()
                     if sync.report is not None:
-                        captured = self._capture(info.pid, carry, sb, identity)
+                        captured = self._capture(info.pid, carry, sb, identity, init.layout)
                         os.close(rel_w)
                         rel_w = -1
                         p.wait(timeout=SNAPSHOT_GRACE_S)
@@ -454,7 +459,7 @@ class RuntimeScanner:
                             limit = "trace"
                     if limit:
                         if info.pid:  # best effort: what the code had changed when it was stopped
-                            captured = self._capture(info.pid, False, sb, identity)
+                            captured = self._capture(info.pid, False, sb, identity, init.layout)
                         cg.kill_all()
                         proc.release(p, kill=True)
                         break
@@ -472,7 +477,7 @@ class RuntimeScanner:
             err.thread.join(5)
             trace = tracer.parse(log_prefix)
             hit = [limit] if limit else []
-            hit += [x for x in self._limits_from(cg, trace) if x not in hit]
+            hit += [x for x in self._limits_from(cg, trace, init.layout) if x not in hit]
             hit += [x for x in _space_limits(captured, limits) if x not in hit]
             usage = Usage(wall, cg.cpu_s(), cg.peak_memory_mb(), cg.peak_pids(), ",".join(hit))
             rc = (sync.report or {}).get("rc")
@@ -490,13 +495,13 @@ class RuntimeScanner:
                 raise SandboxUnavailable(
                     "could not prepare the sandbox (cgroup placement or the private mounts failed)"
                 )
-            if sync.report is None and not limit and not rules.subjects(trace)[0]:
+            if sync.report is None and not limit and not rules.subjects(trace, init.layout)[0]:
                 # Nothing of the change ran: the host could not build this sandbox. A stage error, never a pass.
                 raise SandboxUnavailable(
                     "the sandbox did not start: "
                     + canaries.mask(terminal(err.tail.decode("utf-8", "replace").strip()[-500:]))
                 )
-            if supervisor.error and rules.subjects(trace)[0]:
+            if supervisor.error and rules.subjects(trace, init.layout)[0]:
                 raise SandboxUnavailable(f"the seccomp supervisor failed: {supervisor.error}")
             run.refusals = supervisor.refusals()
             if supervisor.overflow:
@@ -507,14 +512,16 @@ class RuntimeScanner:
             supervisor.stop()
             cg.remove()
 
-    def _capture(self, pid: int, carry: bool, sb: Path, identity: Identity) -> dict[str, fsdiff.Capture]:
+    def _capture(
+        self, pid: int, carry: bool, sb: Path, identity: Identity, layout: Layout
+    ) -> dict[str, fsdiff.Capture]:
         """Read the sandbox's workspace and $HOME through its own root while init holds it open."""
         if not pid:
             return {}
         root = Path(f"/proc/{pid}/root")
         owner = (identity.uid or 0, identity.gid or 0) if identity.switches else None
         out: dict[str, fsdiff.Capture] = {}
-        for area, inside, dest in (("workspace", SANDBOX_WORKSPACE, "ws.next"), ("home", SANDBOX_HOME, "home.next")):
+        for area, inside, dest in (("workspace", layout.workspace, "ws.next"), ("home", layout.home, "home.next")):
             target = root / inside.lstrip("/")
             copy_to = sb / dest if carry else None
             cap = fsdiff.snapshot(target, copy_to=copy_to, owner=owner)
@@ -531,8 +538,8 @@ class RuntimeScanner:
         return out
 
     @staticmethod
-    def _limits_from(cg: CgroupHandle, trace: tracer.Trace) -> list[str]:
-        subj, _init = rules.subjects(trace)
+    def _limits_from(cg: CgroupHandle, trace: tracer.Trace, layout: Layout) -> list[str]:
+        subj, _init = rules.subjects(trace, layout)
         # As an unprivileged uid, RLIMIT_NPROC refuses the fork before the cgroup's own pids limit is reached.
         nproc = any(
             e.syscall in ("clone", "clone3", "fork", "vfork") and e.errno == "EAGAIN"
@@ -551,6 +558,28 @@ class RuntimeScanner:
             if hit
         ]
         return found
+
+
+def _canary_aliases(
+    canaries: CanarySet, before: dict[str, fsdiff.Snapshot], after: dict[str, fsdiff.Capture], layout: Layout
+) -> dict[str, Canary]:
+    """Files at the end of the run whose content is a canary file's: a hard link or copy made to read it elsewhere."""
+    roots = {"home": layout.home, "workspace": layout.workspace}
+    by_digest: dict[str, Canary] = {}
+    for path, canary in canaries.files.items():
+        for area, root in roots.items():
+            if path.startswith(root + "/"):
+                entry = before[area].get(path[len(root) + 1 :])
+                if entry is not None and entry.kind == "file":
+                    by_digest[entry.digest] = canary
+    out: dict[str, Canary] = {}
+    for area, root in roots.items():
+        cap = after.get(area)
+        for rel, entry in (cap.entries if cap else {}).items():
+            found = by_digest.get(entry.digest) if entry.kind == "file" else None
+            if found is not None and f"{root}/{rel}" != found.path:
+                out[f"{root}/{rel}"] = found
+    return out
 
 
 def _space_limits(captured: dict[str, fsdiff.Capture], limits: Limits) -> list[str]:
@@ -582,7 +611,7 @@ def _remaps(
     os.chown(mnt, identity.uid or 0, identity.gid or 0)
     remap: dict[str, str] = {}
     mounts: list[Bind] = []
-    sources = [b.source for b in view_binds(read_paths)] + [bwrap]
+    sources = [b.source for b in view_binds(read_paths)] + [str(INSIDE_DIR), bwrap]
     for i, src in enumerate(dict.fromkeys(sources)):
         if reachable_by_others(src):
             continue

@@ -20,6 +20,8 @@ SYSCALLS = (
     "vfork",
     "connect",
     "sendto",
+    "sendmsg",
+    "sendmmsg",
     "bind",
     "open",
     "openat",
@@ -53,7 +55,7 @@ SYSCALLS = (
     "tkill",
     "tgkill",
 )
-MAX_LINE = 4096
+MAX_LINE = 64 * 1024  # a longer line (a path near PATH_MAX, escaped) cuts the trace: an overflow, never a skip
 MAX_EVENTS = 400_000  # events kept in memory over all processes; past it the trace is cut, and that is a finding
 
 
@@ -68,6 +70,7 @@ def argv(strace: str, log_prefix: Path) -> list[str]:
         "-x",
         "--seccomp-bpf",
         "--decode-pids=pidns",
+        "--decode-fds=path",  # the path the kernel resolved for every fd, whatever the code spelled
         "-o",
         str(log_prefix),
         "-e",
@@ -83,6 +86,7 @@ class Event:
     result: str  # "0", "-1", "?"
     errno: str  # "ENOENT" or ""
     line: str  # the raw line, bounded
+    fdpath: str = ""  # the path of the returned fd, as the kernel resolved it (--decode-fds=path)
 
 
 @dataclass
@@ -127,10 +131,17 @@ class Trace:
         return out
 
 
+# Anchored at the end: strace appends the result last, so however the arguments (quoted strings, fd paths) are
+# spelled by the traced code, the greedy args group stops at the real ") = " and the tail is strace's own.
+# In fd paths strace escapes '<' and '>', so the result's "<path>" is unambiguous.
 _LINE = re.compile(
     r"^(?P<name>[a-z0-9_]+)\((?P<args>.*)\)\s+=\s+(?P<res>-?\d+|\?|0x[0-9a-f]+)"
-    r"(?:\s+/\* (?P<host>\d+) in strace's PID NS \*/)?(?:\s+(?P<errno>E[A-Z0-9]+))?"
+    r"(?:<(?P<fdpath>[^<>]*)>)?"
+    r"(?:\s+/\* (?P<host>\d+) in strace's PID NS \*/)?"
+    r"(?:\s+(?P<errno>E[A-Z0-9]+)(?:\s+\([^()]*\))?)?"
+    r"(?:\s+\([^()]*\))?\s*$"
 )
+_DIRFD = re.compile(r"^\s*(?:AT_FDCWD|-?\d+)<(?P<dir>[^<>]*)>")
 _SIGNAL = re.compile(r"^--- (?P<sig>SIG[A-Z0-9]+) ")
 _KILLED = re.compile(r"^\+\+\+ killed by (?P<sig>SIG[A-Z0-9]+)")
 _STR = re.compile(r'"((?:[^"\\]|\\.)*)"')
@@ -157,7 +168,14 @@ def _unescape(s: str) -> str:
                     continue
                 except ValueError:
                     pass
-            out.append({"n": 10, "t": 9, "r": 13, '"': 34, "\\": 92}.get(n, ord(n)))
+            if n in "01234567":  # strace writes '<', '>' and some controls in fd paths as octal (\74, \76, \1)
+                j = i + 1
+                while j < len(b) and j < i + 4 and chr(b[j]) in "01234567":
+                    j += 1
+                out.append(int(b[i + 1 : j], 8) & 0xFF)
+                i = j
+                continue
+            out.append({"n": 10, "t": 9, "r": 13, "v": 11, "f": 12, '"': 34, "\\": 92}.get(n, ord(n)))
             i += 2
             continue
         out.append(c)
@@ -201,7 +219,10 @@ def parse(log_prefix: Path, max_events: int = MAX_EVENTS) -> Trace:
         p = procs.setdefault(pid, Process(pid))
         with f.open("rb") as fh:
             for raw_b in fh:
-                line = raw_b[:MAX_LINE].decode("utf-8", "replace").rstrip("\n")
+                if len(raw_b) > MAX_LINE:
+                    truncated = True  # not parsed: reported as a probe overflow, never silently dropped
+                    continue
+                line = raw_b.decode("utf-8", "replace").rstrip("\n")
                 m = _LINE.match(line)
                 if m is None:
                     if (s := _SIGNAL.match(line)) is not None:
@@ -209,7 +230,15 @@ def parse(log_prefix: Path, max_events: int = MAX_EVENTS) -> Trace:
                     elif (k := _KILLED.match(line)) is not None:
                         p.killed_by = k.group("sig")
                     continue
-                ev = Event(pid, m.group("name"), m.group("args"), m.group("res"), m.group("errno") or "", line[:600])
+                ev = Event(
+                    pid,
+                    m.group("name"),
+                    m.group("args"),
+                    m.group("res"),
+                    m.group("errno") or "",
+                    line[:600],
+                    _unescape(m.group("fdpath")) if m.group("fdpath") else "",
+                )
                 host_pid = int(m.group("host") or ev.result) if ev.result.isdigit() else 0
                 if ev.syscall in ("clone", "clone3", "fork", "vfork") and host_pid > 0:
                     child = procs.setdefault(host_pid, Process(host_pid))
@@ -225,3 +254,9 @@ def parse(log_prefix: Path, max_events: int = MAX_EVENTS) -> Trace:
                 p.events.append(ev)
                 kept += 1
     return Trace(procs, truncated)
+
+
+def dirfd_path(args: str) -> str:
+    """The directory an *at() call was relative to, as strace decoded its fd ("" when unknown)."""
+    m = _DIRFD.match(args)
+    return _unescape(m.group("dir")) if m else ""
