@@ -292,11 +292,11 @@ def test_a_zip_bomb_past_the_decompression_budget_is_flagged_not_silently_skippe
 
 def _proxy_findings(cs: CanarySet, events: list) -> dict[str, list[str]]:
     from scanners.runtime import rules
-    from scanners.runtime.sandbox import Usage
+    from scanners.runtime.sandbox import Layout, Usage
     from scanners.runtime.strace import Trace
 
     run = rules.CommandRun(1, "python3 x.py", 0, Usage(0.1, 0.1, 1.0, 1), Trace({}), events, [], "")
-    c = rules.Collector(cs)
+    c = rules.Collector(cs, Layout.random())
     rules.analyse_proxy(run, c, "enforce")
     out: dict[str, list[str]] = {}
     for f in c.findings():

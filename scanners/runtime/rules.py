@@ -607,7 +607,7 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
     # One stateful detector over the run's traffic: pieces of a canary spread over queries or requests add up.
     split = c.canaries.detector()
     direct: set[str] = set()
-    varying = _varying_labels([ev.host for ev in run.proxy if ev.kind == "dns"])
+    varying = iter(_varying_labels([ev.host for ev in run.proxy if ev.kind == "dns"]))
     for ev in run.proxy:
         if ev.kind == "dns":
             c.add(
@@ -619,7 +619,7 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                 [f"dns query type={ev.qtype} name={ev.host!r}"],
             )
             hits = c.canaries.found_in(ev.host)
-            split.feed("dns", varying.pop(0).encode("utf-8", "surrogateescape") + b"\n")
+            split.feed("dns", next(varying).encode("utf-8", "surrogateescape") + b"\n")
         elif ev.kind in ("http", "connect"):
             line = f"{ev.method} {ev.host}:{ev.port}{ev.path if ev.kind == 'http' else ''}"
             lines = [f"proxy: {line} -> {'forwarded' if ev.forwarded else 'refused (403)'}"]
