@@ -590,7 +590,25 @@ def _signal(
         )
 
 
+def _varying_labels(names: list[str]) -> list[str]:
+    """Each DNS name without the labels it shares at the end with its neighbour (the collector's zone), so that
+    pieces of a value sent one query at a time line up again."""
+    out = []
+    for i, name in enumerate(names):
+        other = names[i - 1] if i else (names[1] if len(names) > 1 else "")
+        mine, theirs = name.lower().rstrip(".").split("."), other.lower().rstrip(".").split(".")
+        shared = 0
+        while shared < min(len(mine), len(theirs)) and mine[-1 - shared] == theirs[-1 - shared]:
+            shared += 1
+        out.append(".".join(name.rstrip(".").split(".")[: max(1, len(mine) - shared)]))
+    return out
+
+
 def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
+    # One stateful detector over the run's traffic: pieces of a canary spread over queries or requests add up.
+    split = c.canaries.detector()
+    direct: set[str] = set()
+    varying = iter(_varying_labels([ev.host for ev in run.proxy if ev.kind == "dns"]))
     for ev in run.proxy:
         if ev.kind == "dns":
             c.add(
@@ -602,6 +620,7 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                 [f"dns query type={ev.qtype} name={ev.host!r}"],
             )
             hits = c.canaries.found_in(ev.host)
+            split.feed("dns", next(varying).encode("utf-8", "surrogateescape") + b"\n")
         elif ev.kind in ("http", "connect"):
             line = f"{ev.method} {ev.host}:{ev.port}{ev.path if ev.kind == 'http' else ''}"
             lines = [f"proxy: {line} -> {'forwarded' if ev.forwarded else 'refused (403)'}"]
@@ -648,7 +667,9 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                     lines,
                 )
             blob = line + "\n" + "\n".join(f"{k}: {v}" for k, v in ev.headers)
-            hits = c.canaries.found_in(blob.encode("latin-1", "replace") + b"\n" + ev.body)
+            data = blob.encode("latin-1", "replace") + b"\n" + ev.body
+            hits = c.canaries.found_in(data)
+            split.feed(f"{ev.kind}:{ev.host}", data + b"\n")
         else:
             c.add(
                 "runtime.network.egress-denied",
@@ -659,10 +680,12 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                 [f"proxy: {ev.path!r}"],
             )
             hits = c.canaries.found_in(ev.path)
+            split.feed("raw", ev.path.encode("latin-1", "replace") + b"\n")
         # The proxy scanned the whole stream (body, chunks, tunnel); the prefix kept here is evidence only.
         streamed = set(ev.hits) - {h.name for h in hits}
         hits = hits + [k for k in c.canaries.canaries if k.name in streamed]
         for canary in hits:
+            direct.add(canary.name)
             c.add(
                 "runtime.secret.exfiltration",
                 canary.name,
@@ -671,6 +694,21 @@ def analyse_proxy(run: CommandRun, c: Collector, mode: str) -> None:
                 [],
                 [f"{ev.kind}: {ev.method} {ev.host}:{ev.port} {ev.path}"],
             )
+    for name in sorted((split.flush() | split.hits) - direct):
+        c.add(
+            "runtime.secret.exfiltration",
+            name,
+            f"the planted secret {name} was sent out in pieces across DNS queries or requests",
+            run,
+            [],
+            ["the pieces, put together, carry the canary value (masked)"],
+        )
+    if c.canaries.index.capped:
+        c.overflow(
+            "the canary detector's decompression budget was used up; compressed output or traffic past it was not "
+            "searched for canaries",
+            run,
+        )
     for name in run.output_hits:
         c.add(
             "runtime.secret.exfiltration",

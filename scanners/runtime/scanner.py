@@ -69,8 +69,7 @@ class _Output:
         self.tail = b""
         self.total = 0
         self.hits: set[str] = set()
-        self._carry = b""
-        self._canaries = canaries
+        self._detector = canaries.detector()  # keeps a window, so a value split across writes is still found
         self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self.thread.start()
 
@@ -78,11 +77,9 @@ class _Output:
         read = stream.read1  # type: ignore[attr-defined]
         while chunk := read(65536):
             self.total += len(chunk)
-            window = self._carry + chunk
-            for c in self._canaries.found_in(window):
-                self.hits.add(c.name)
-            self._carry = window[-256:]
+            self.hits |= self._detector.feed("out", chunk)
             self.tail = (self.tail + chunk)[-MAX_OUTPUT_KEEP:]
+        self.hits |= self._detector.flush()
 
 
 class _Sync:
