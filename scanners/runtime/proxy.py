@@ -28,6 +28,7 @@ MAX_EVENTS = 2000
 UPSTREAM_TIMEOUT_S = 30
 DNS_MAGIC = b"AIRLOCK-DNS "  # the in-sandbox DNS stub's report line (inside/dns_stub.py)
 IDLE_TIMEOUT_S = 60  # a connection that sends nothing for this long gives its slot back
+DRAIN_MAX = 1 << 20  # bytes read and dropped before closing a connection the proxy is done with
 
 
 @dataclass(frozen=True)
@@ -587,6 +588,19 @@ class ProxyServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self._lock = threading.Lock()
         self._live: dict[int, tuple[ProxyEvent, StreamScan]] = {}  # bodies and tunnels still streaming
         super().__init__(path, _Handler)
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        """A lingering close: input the client sent but nobody read would make close() answer with a reset, and the
+        client could lose the responses (a 403) it has not read yet. Drain briefly, bounded in bytes and time."""
+        try:
+            request.shutdown(socket.SHUT_WR)
+            request.settimeout(0.5)
+            drained = 0
+            while drained < DRAIN_MAX and (chunk := request.recv(65536)):
+                drained += len(chunk)
+        except OSError:
+            pass
+        self.close_request(request)
 
     def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         if not self._slots.acquire(blocking=False):
