@@ -182,10 +182,17 @@ def _patch_change(root: Path, patch: Path, stack: ExitStack) -> Change:
         if top is not None and top == root
         else walk_files(root, failed)
     )
+    # A `.git` file or directory from the input (`gitdir: ../../victim/.git`) would make the scratch repository's
+    # own git calls land in another repository: none is copied, and the scratch repository's git dir lives outside
+    # its work tree, named explicitly on every call (GIT_DIR / GIT_WORK_TREE).
+    dropped = [r for r in rels if ".git" in r.split("/")]
+    rels = [r for r in rels if ".git" not in r.split("/")]
     _copied, notes = copy_tree_files(root, rels, scratch, failed)
+    notes += [f"skipped {r}: a .git entry is never copied into a scratch repository" for r in dropped[:20]]
     # Not part of the change (the patch applies on top); a patch touching them does not apply at all.
     notes += [f"the base snapshot lacks {rel or 'part of the tree'}: {why}" for rel, why in failed]
-    git = Git(scratch, env=_ISOLATED_GIT)
+    git_dir = stack.enter_context(temp_dir("patch-git"))
+    git = Git(scratch, env={**_ISOLATED_GIT, "GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(scratch)})
     env = git.env
     for argv in (
         ["git", "init", "-q"],
