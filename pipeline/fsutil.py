@@ -221,48 +221,8 @@ def _make_writable(fd: int) -> None:
         pass
 
 
-def copy_tree(
-    src: Path | str,
-    dest: Path | str,
-    *,
-    owner: tuple[int, int] | None = None,
-    max_entries: int = 1_000_000,
-    max_depth: int = 256,
-    stats: WalkStats | None = None,
-) -> list[str]:
-    """Copy regular files, directories and symlinks (as links, never followed) from src into dest.
-
-    Set-id bits are dropped; FIFOs, sockets and devices are skipped. owner chowns every copy (airlock as root
-    preparing a tree for the sandbox's uid). Returns notes on what was skipped; caps are reported in stats.
-    """
-    stats = stats if stats is not None else WalkStats()
-    src_s, dest_s = os.fspath(src), os.fspath(dest)
-    notes: list[str] = []
-    os.makedirs(dest_s, exist_ok=True)
-    if owner is not None:
-        os.lchown(dest_s, *owner)
-    for e in walk(src_s, max_entries=max_entries, max_depth=max_depth, stats=stats):
-        target = os.path.join(dest_s, e.rel)
-        mode = stat.S_IMODE(e.st.st_mode) & 0o1777
-        try:
-            if stat.S_ISDIR(e.st.st_mode):
-                os.mkdir(target, 0o700)
-                os.chmod(target, mode | 0o700)
-            elif stat.S_ISLNK(e.st.st_mode):
-                os.symlink(os.readlink(os.path.join(src_s, e.rel)), target)
-            elif stat.S_ISREG(e.st.st_mode):
-                _copy_file(os.path.join(src_s, e.rel), target, mode)
-            else:
-                notes.append(f"skipped special file {e.rel}")
-                continue
-            if owner is not None:
-                os.lchown(target, *owner)
-        except OSError as exc:
-            notes.append(f"could not copy {e.rel}: {exc.strerror or exc}")
-    return notes
-
-
-def _copy_file(src: str, dest: str, mode: int) -> None:
+def copy_file(src: str, dest: str, mode: int) -> None:
+    """Copy one regular file without following a link or blocking on a FIFO; dest must not exist."""
     fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.fsutil import WalkStats, walk
+from pipeline.fsutil import WalkStats, copy_file, walk
 
 MAX_HASH_BYTES = 32 << 20  # larger files are compared by size and mtime
 MAX_ENTRIES = 200_000
@@ -84,18 +84,7 @@ def _copy_entry(
         elif stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(src), dest)
         elif stat.S_ISREG(st.st_mode):
-            fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-            try:
-                out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode & 0o777)
-                try:
-                    while chunk := os.read(fd, 1 << 20):
-                        view = memoryview(chunk)
-                        while view:
-                            view = view[os.write(out, view) :]
-                finally:
-                    os.close(out)
-            finally:
-                os.close(fd)
+            copy_file(src, dest, mode)
         else:
             return  # FIFOs, sockets, devices do not carry over to the next command
         if owner is not None:
