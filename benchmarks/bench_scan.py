@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scanners.semgrep import OFFLINE_ENV, OFFLINE_FLAGS, RULES_DIR  # noqa: E402
-from scanners.trivy_common import NO_PHONE_HOME  # noqa: E402
+from scanners.trivy_common import NO_PHONE_HOME, SECRET_CONFIG  # noqa: E402
+from scanners.trivy_secret_rules import trivy_rules_yaml  # noqa: E402
 
 # the labelled web corpus makes the taint rules pay their real cost on handler-shaped code
 CORPUS = [ROOT / "fixtures" / "sast" / "vulnerable", ROOT / "fixtures" / "sast" / "clean",
@@ -54,12 +55,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         corpus, trivy_cache = Path(tmp) / "corpus", Path(tmp) / "trivy-cache"
         files = build_corpus(corpus)
+        # The same rules by hand: airlock's own trivy secret config (its keyword/entropy rules, allow rules off).
+        secret_config = Path(tmp) / "trivy-secret.yaml"
+        secret_config.write_text(SECRET_CONFIG + trivy_rules_yaml(), encoding="utf-8")
         by_hand = [
             [_bin("semgrep"), "scan", "--json", "--quiet", "--disable-nosem", *OFFLINE_FLAGS, "--config",
              str(RULES_DIR), "--", *files],
             [_bin("bandit"), "-f", "json", "-q", "--ignore-nosec", "--", *files],
             [_bin("trivy"), "fs", "--scanners", "secret", "--format", "json", "--quiet", "--skip-db-update",
-             "--cache-dir", str(trivy_cache), *NO_PHONE_HOME, str(corpus)],
+             "--cache-dir", str(trivy_cache), "--secret-config", str(secret_config), *NO_PHONE_HOME, str(corpus)],
         ]
         airlock = [sys.executable, "-m", "pipeline", "scan", str(corpus), "--stages", "sast", "--format", "json"]
         hand_times, airlock_times = [], []
