@@ -165,3 +165,26 @@ def _running(cmdline: str) -> bool:
         if text.strip() == cmdline:
             return True
     return False
+
+
+def test_read_only_binds_under_tmp_survive_the_sandboxs_own_tmp(tmp_path: Path) -> None:
+    """A venv in a checkout below /tmp (a CI clone there) must stay visible although /tmp is the sandbox's own."""
+    import tempfile
+
+    from pipeline.fsutil import rmtree
+
+    shared = Path(tempfile.mkdtemp(prefix="airlock-bind-test-", dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        (shared / "marker").write_text("seen\n")
+        (shared / "marker").chmod(0o644)
+        project = tmp_path / "p"
+        project.mkdir()
+        config = tmp_path / "trusted.toml"
+        config.write_text(f'[runtime]\ncommands = ["test -f {shared}/marker"]\nread_paths = ["{shared}"]\n')
+        code, report, done = scan_json(project, "--stages", "runtime", "--config", config, tmp_path=tmp_path)
+        assert report, done.stderr
+        assert "(exit 0;" in " ".join(report["notes"]), report["notes"]
+        assert code == 0
+    finally:
+        rmtree(shared)

@@ -268,7 +268,12 @@ def reachable_by_others(path: str) -> bool:
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # Readable by their owner only; masked in case the sandbox uid is their owner or a read_paths entry exposes them.
 SCRATCH = "/run/.s"  # the limited tmpfs's mount point while init sets up; detached before the command runs
-LOWER = "/run/.l"  # host copies of the workspace and $HOME, bound here, overlaid, then detached
+LOWER = "/run/.l"  # host copies of the workspace and $HOME, bound here, copied onto the tmpfs, then detached
+STAGED = "/run/.v"  # read-only binds whose place is under /tmp, bound back by init after /tmp is mounted
+
+
+def under_tmp(path: str) -> bool:
+    return path == "/tmp" or path.startswith("/tmp/")  # noqa: S108 - a path inside the sandbox
 
 
 @dataclass(frozen=True)
@@ -332,6 +337,7 @@ class InitConfig:
     release_fd: int
     seccomp: bool
     layout: Layout
+    read_paths: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(
@@ -345,6 +351,11 @@ class InitConfig:
                     "home": [f"{LOWER}/home", self.layout.home],
                 },
                 "workdir": self.layout.workspace,
+                "rebinds": [
+                    [f"{STAGED}/{i}", b.dest]
+                    for i, b in enumerate(view_binds(self.read_paths, self.layout))
+                    if under_tmp(b.dest)
+                ],
                 "proxy_port": PROXY_PORT,
                 "proxy_socket": f"{self.layout.sock_dir}/proxy.sock",
                 "seccomp": f"{self.layout.sock_dir}/filter.bpf" if self.seccomp else "",
@@ -395,8 +406,11 @@ def bwrap_argv(
     argv += system_args()
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/run", "--dir", "/tmp", "--dir", SCRATCH]
     argv += ["--dir", "/var", "--symlink", "/tmp", "/var/tmp"]  # noqa: S108 - /var/tmp is the sandbox's /tmp
-    for b in view_binds(read_paths, init.layout):
-        argv += ["--ro-bind", remap.get(b.source, b.source), b.dest]
+    for i, b in enumerate(view_binds(read_paths, init.layout)):
+        # A bind under /tmp (a venv in a checkout below /tmp) would vanish under init's /tmp: it is staged in
+        # /run and bound back by init once /tmp is in place.
+        dest = f"{STAGED}/{i}" if under_tmp(b.dest) else b.dest
+        argv += ["--ro-bind", remap.get(b.source, b.source), dest]
     argv += [
         "--ro-bind", str(paths.workspace), f"{LOWER}/ws",
         "--ro-bind", str(paths.home), f"{LOWER}/home",

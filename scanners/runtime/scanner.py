@@ -419,7 +419,8 @@ class RuntimeScanner:
             for name in cg.unenforced():
                 unenforced_notes.add(name)
             as_mb = 0 if cg.has_memory else limits.memory_mb
-            init = InitConfig(command, limits, as_mb, sync_w, rel_r, seccomp=True, layout=layout)
+            init = InitConfig(command, limits, as_mb, sync_w, rel_r, seccomp=True, layout=layout,
+                              read_paths=read_paths)
             sandbox = bwrap_argv(
                 remap.get(bwrap, bwrap), paths, env, init, info_fd=info_w, read_paths=read_paths, remap=remap
             )

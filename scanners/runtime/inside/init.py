@@ -96,6 +96,16 @@ def writable_areas(cfg: dict) -> None:
     os.mkdir(tmp)
     os.chmod(tmp, 0o1777)  # noqa: S103 - /tmp semantics, on the sandbox's own tmpfs
     mount(tmp, "/tmp", None, MS_BIND, None)  # noqa: S108 - the sandbox's own /tmp, on the limited tmpfs
+    for staged, target in cfg.get("rebinds", []):
+        # A read-only bind whose place is under /tmp (a venv in a checkout below /tmp): bound back over the new /tmp.
+        if os.path.isdir(staged):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "ab").close()
+        mount(staged, target, None, MS_BIND | MS_REC, None)
+        mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV, None)
+        umount(staged)
     for lower, _target in cfg["overlays"].values():
         umount(lower)
     umount(scratch)  # the overlays and /tmp keep the tmpfs alive; its mount point disappears
