@@ -90,7 +90,6 @@ SHELL_RC_NAMES = frozenset(
 )
 ETC_RC = re.compile(r"^/etc/(profile|bash\.bashrc|profile\.d/|zsh/|environment$)")
 WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND")
-DENIED = frozenset({"EROFS", "EACCES", "EPERM"})
 ESCALATION_CALLS = frozenset(
     {
         "setuid",

@@ -13,15 +13,10 @@ from pathlib import Path
 
 from pipeline import proc
 from pipeline.policy import RuntimePolicy, ToolConfig
-from scanners.runtime.cgroups import CGROUP_V1, EXTRA_PIDS, Cgroups, _own_cgroup  # noqa: F401 - moved; re-exported
 from scanners.tooling import find_tool
 
 INSIDE_DIR = Path(__file__).parent / "inside"
 PROXY_PORT = 3128
-# Hidden behind an empty tmpfs: other users' homes and root's. Python prefixes under them are bound back.
-HIDDEN_DIRS = ("/root", "/home")
-# Host dirs the sandbox does not see: the hidden ones and those replaced by a fresh tmpfs.
-SHADOWED_DIRS = (*HIDDEN_DIRS, "/tmp", "/run", "/var/tmp")  # noqa: S108 - host paths, not temp files
 # Readable by host uid 0 even without capabilities (owner bits), so masked when airlock runs as root.
 MASKED_FILES = (
     "/etc/shadow",
