@@ -37,6 +37,7 @@ class Capture:
     entries: Snapshot = field(default_factory=dict)
     stats: WalkStats = field(default_factory=WalkStats)
     notes: list[str] = field(default_factory=list)
+    space: os.statvfs_result | None = None  # the filesystem holding the tree, as the capture found it
 
 
 def snapshot(

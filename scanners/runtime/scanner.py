@@ -530,13 +530,8 @@ class RuntimeScanner:
             target = root / inside.lstrip("/")
             copy_to = sb / dest if carry else None
             cap = fsdiff.snapshot(target, copy_to=copy_to, owner=owner)
-            try:
-                cap_stat = os.statvfs(target)
-                cap.notes.append(
-                    f"statvfs:{cap_stat.f_bavail}:{cap_stat.f_blocks}:{cap_stat.f_favail}:{cap_stat.f_files}"
-                )
-            except OSError:
-                pass
+            with suppress(OSError):
+                cap.space = os.statvfs(target)
             out[area] = cap
         if carry:
             out["next"] = fsdiff.Capture()
@@ -590,19 +585,15 @@ def _canary_aliases(
 def _space_limits(captured: dict[str, fsdiff.Capture], limits: Limits) -> list[str]:
     """The tmpfs is full (disk) or out of inodes (files) when its free space is nearly gone."""
     cap = captured.get("workspace")
-    if cap is None:
+    st = cap.space if cap is not None else None
+    if st is None:
         return []
-    for note in cap.notes:
-        if note.startswith("statvfs:"):
-            bavail, blocks, favail, files = (int(x) for x in note.split(":")[1:])
-            out = []
-            if blocks and bavail <= max(blocks // 100, 2):
-                out.append("disk")
-            if files and favail <= max(files // 100, 2):
-                out.append("files")
-            cap.notes.remove(note)
-            return out
-    return []
+    out = []
+    if st.f_blocks and st.f_bavail <= max(st.f_blocks // 100, 2):
+        out.append("disk")
+    if st.f_files and st.f_favail <= max(st.f_files // 100, 2):
+        out.append("files")
+    return out
 
 
 def _remaps(
