@@ -34,7 +34,7 @@ test: install $(PRE_COMMIT_VENV)/.installed
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check pipeline scanners reports tests benchmarks
+	$(VENV)/bin/ruff check airlock pipeline scanners reports tests benchmarks
 	$(VENV)/bin/mypy
 
 bench: install

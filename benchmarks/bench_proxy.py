@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.fsutil import rmtree  # noqa: E402
-from scanners.runtime.canaries import plant  # noqa: E402
-from scanners.runtime.proxy import Allowlist, ProxyServer, Scan  # noqa: E402
+from airlock.pipeline.fsutil import rmtree  # noqa: E402
+from airlock.scanners.runtime.canaries import plant  # noqa: E402
+from airlock.scanners.runtime.proxy import Allowlist, ProxyServer, Scan  # noqa: E402
 
 PIECE = 1 << 20
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.fsutil import rmtree  # noqa: E402
-from pipeline.policy import RuntimePolicy, ToolConfig  # noqa: E402
-from scanners.interface import ScanContext  # noqa: E402
-from scanners.runtime import seccomp  # noqa: E402
-from scanners.runtime import strace as tracer  # noqa: E402
-from scanners.runtime.sandbox import (  # noqa: E402
+from airlock.pipeline.fsutil import rmtree  # noqa: E402
+from airlock.pipeline.policy import RuntimePolicy, ToolConfig  # noqa: E402
+from airlock.scanners.interface import ScanContext  # noqa: E402
+from airlock.scanners.runtime import seccomp  # noqa: E402
+from airlock.scanners.runtime import strace as tracer  # noqa: E402
+from airlock.scanners.runtime.sandbox import (  # noqa: E402
     InitConfig,
     Layout,
     Limits,
@@ -33,7 +33,7 @@ from scanners.runtime.sandbox import (  # noqa: E402
     resolve_identity,
     root_prep,
 )
-from scanners.runtime.scanner import RuntimeScanner, _remaps  # noqa: E402
+from airlock.scanners.runtime.scanner import RuntimeScanner, _remaps  # noqa: E402
 
 # A syscall-heavy "test suite": many opens, stats, writes and a few subprocesses, like a small pytest run.
 SUITE = """
@@ -71,7 +71,7 @@ def main() -> None:
 
 
 def _bench(tmp: Path, bwrap: str, strace_bin: str, identity: object) -> None:
-    from scanners.runtime.sandbox import Identity
+    from airlock.scanners.runtime.sandbox import Identity
 
     assert isinstance(identity, Identity)
     sb = tmp / "sb"

@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scanners.semgrep import OFFLINE_ENV, OFFLINE_FLAGS, RULES_DIR  # noqa: E402
-from scanners.trivy_common import NO_PHONE_HOME, SECRET_CONFIG  # noqa: E402
-from scanners.trivy_secret_rules import trivy_rules_yaml  # noqa: E402
+from airlock.scanners.semgrep import OFFLINE_ENV, OFFLINE_FLAGS, RULES_DIR  # noqa: E402
+from airlock.scanners.trivy_common import NO_PHONE_HOME, SECRET_CONFIG  # noqa: E402
+from airlock.scanners.trivy_secret_rules import trivy_rules_yaml  # noqa: E402
 
 # the labelled web corpus makes the taint rules pay their real cost on handler-shaped code
 CORPUS = [ROOT / "fixtures" / "sast" / "vulnerable", ROOT / "fixtures" / "sast" / "clean",
@@ -65,7 +65,7 @@ def main() -> None:
             [_bin("trivy"), "fs", "--scanners", "secret", "--format", "json", "--quiet", "--skip-db-update",
              "--cache-dir", str(trivy_cache), "--secret-config", str(secret_config), *NO_PHONE_HOME, str(corpus)],
         ]
-        airlock = [sys.executable, "-m", "pipeline", "scan", str(corpus), "--stages", "sast", "--format", "json"]
+        airlock = [sys.executable, "-m", "airlock", "scan", str(corpus), "--stages", "sast", "--format", "json"]
         hand_times, airlock_times = [], []
         timed(airlock, corpus, env)  # warm the page cache and semgrep's rule parse cache equally
         for _ in range(args.runs):

@@ -26,7 +26,7 @@ FIXTURES = ROOT / "fixtures"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from scanners.checkov import checkov_args, checkov_env, is_candidate  # noqa: E402
+from airlock.scanners.checkov import checkov_args, checkov_env, is_candidate  # noqa: E402
 
 PY_SOURCE = 'import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n'
 
@@ -92,7 +92,7 @@ def by_hand(tree: Path, archive: Path, cache: Path, semgrep_rules: bool, tmp: Pa
 
 
 def airlock(tree: Path, archive: Path, cache: Path, semgrep_rules: bool, tmp: Path) -> float:
-    argv = [sys.executable, "-m", "pipeline", "scan", str(tree), "--stages", "sast,iac,image", "--image-archive",
+    argv = [sys.executable, "-m", "airlock", "scan", str(tree), "--stages", "sast,iac,image", "--image-archive",
             str(archive), "--image-cache-dir", str(cache), "--offline", "--json-output", str(tmp / "out" / "r.json")]
     if not semgrep_rules:  # this checkout has no rule pack yet: leave semgrep out on both sides
         policy = tmp / "airlock.toml"

@@ -77,7 +77,7 @@ def run_scan(corpus: Path, out: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
     report = out / "report.json"
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "scan", str(corpus), "--stages", "sast", "--offline",
+        [sys.executable, "-m", "airlock", "scan", str(corpus), "--stages", "sast", "--offline",
          "--json-output", str(report), "--output", str(out / "report.txt")],
         cwd=out, env=env, capture_output=True, text=True, timeout=1800, check=False,
     )

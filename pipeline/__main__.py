@@ -1,3 +1,3 @@
-from pipeline.cli import main
+from airlock.pipeline.cli import main
 
 raise SystemExit(main())

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.fingerprint import assign
-from pipeline.models import Change, ChangedFile, FileStatus, Finding, Severity
+from airlock.pipeline.fingerprint import assign
+from airlock.pipeline.models import Change, ChangedFile, FileStatus, Finding, Severity
 
 if sys.version_info >= (3, 11):
     import tomllib

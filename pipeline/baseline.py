@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pipeline.errors import UsageError
-from pipeline.fingerprint import assign
-from pipeline.merge import sources_of
-from pipeline.models import Finding
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.fingerprint import assign
+from airlock.pipeline.merge import sources_of
+from airlock.pipeline.models import Finding
 
 FILENAME = ".airlock-baseline.json"
 VERSION = 1

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from pipeline import proc
-from pipeline.errors import UsageError
-from pipeline.git import INDEX, Git, git_env
-from pipeline.models import Change, ChangedFile, FileStatus, Finding, Severity
-from pipeline.policy import file_reader, load_repo_policy
-from pipeline.workspace import (
+from airlock.pipeline import proc
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.git import INDEX, Git, git_env
+from airlock.pipeline.models import Change, ChangedFile, FileStatus, Finding, Severity
+from airlock.pipeline.policy import file_reader, load_repo_policy
+from airlock.pipeline.workspace import (
     DEFAULT_EXCLUDED_DIRS,
     copy_tree_files,
     materialize_entries,

@@ -13,18 +13,18 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from pipeline import __version__, proc, scratch
-from pipeline.baseline import FILENAME as BASELINE_FILE
-from pipeline.baseline import render as render_baseline
-from pipeline.change import open_change
-from pipeline.errors import UsageError
-from pipeline.models import STAGES, GateResult, Report, Severity, Target
-from pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy, with_trusted_tool_paths
-from pipeline.runner import ProgressCallback
-from pipeline.scan import ScanOptions, scan
-from reports.escape import clean
-from reports.registry import FORMATS, writer_for
-from reports.sarif import SarifWriter
+from airlock.pipeline import __version__, proc, scratch
+from airlock.pipeline.baseline import FILENAME as BASELINE_FILE
+from airlock.pipeline.baseline import render as render_baseline
+from airlock.pipeline.change import open_change
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.models import STAGES, GateResult, Report, Severity, Target
+from airlock.pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy, with_trusted_tool_paths
+from airlock.pipeline.runner import ProgressCallback
+from airlock.pipeline.scan import ScanOptions, scan
+from airlock.reports.escape import clean
+from airlock.reports.registry import FORMATS, writer_for
+from airlock.reports.sarif import SarifWriter
 
 EXIT_CODES = """exit codes:
   0  the gate passed
@@ -216,7 +216,7 @@ def _progress(enabled: bool) -> tuple[AbstractContextManager[object], ProgressCa
     """A live display on stderr when it is a terminal; nothing at all otherwise."""
     if not enabled or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
         return nullcontext(), None
-    from reports.progress import Progress
+    from airlock.reports.progress import Progress
 
     display = Progress(sys.stderr)
     return display, display.on_event

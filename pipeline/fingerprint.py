@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import replace
 
-from pipeline.models import Finding
+from airlock.pipeline.models import Finding
 
 
 def normalize(code: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from pipeline.models import Finding, GateResult, Severity, ToolRun, ToolStatus
-from pipeline.policy import GatePolicy
+from airlock.pipeline.models import Finding, GateResult, Severity, ToolRun, ToolStatus
+from airlock.pipeline.policy import GatePolicy
 
 UNSCANNED = "airlock.unscanned"
 

@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import proc
-from pipeline.errors import UsageError
-from pipeline.models import ChangedFile, FileStatus
+from airlock.pipeline import proc
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.models import ChangedFile, FileStatus
 
 GIT_TIMEOUT_S = 120.0
 INDEX = "INDEX"  # the staging area, for pre-commit use

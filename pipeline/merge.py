@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from pipeline.models import Finding, Source
+from airlock.pipeline.models import Finding, Source
 
 _CVE = re.compile(r"CVE-\d{4}-\d{4,}", re.IGNORECASE)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import UsageError
-from pipeline.models import STAGES, Severity
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.models import STAGES, Severity
 
 if sys.version_info >= (3, 11):
     import tomllib

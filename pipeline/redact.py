@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from pipeline.models import Finding
+from airlock.pipeline.models import Finding
 
 SECRET_CWES = frozenset({"CWE-798", "CWE-259", "CWE-321", "CWE-522", "CWE-312", "CWE-540"})
 _QUOTED = re.compile(r"""(?P<q>['"])(?P<body>[^'"\n]{4,})(?P=q)""")

@@ -15,13 +15,13 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import baseline as baseline_mod
-from pipeline import suppressions, waivers
-from pipeline.agent_checks import policy_change_findings
-from pipeline.fingerprint import assign
-from pipeline.merge import dedup
-from pipeline.models import Change, FileStatus, Finding
-from pipeline.policy import file_reader
+from airlock.pipeline import baseline as baseline_mod
+from airlock.pipeline import suppressions, waivers
+from airlock.pipeline.agent_checks import policy_change_findings
+from airlock.pipeline.fingerprint import assign
+from airlock.pipeline.merge import dedup
+from airlock.pipeline.models import Change, FileStatus, Finding
+from airlock.pipeline.policy import file_reader
 
 
 @dataclass(frozen=True)

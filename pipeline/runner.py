@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
-from pipeline import proc
-from pipeline.models import ScanResult, ToolStatus
-from scanners.interface import ScanContext, Scanner
+from airlock.pipeline import proc
+from airlock.pipeline.models import ScanResult, ToolStatus
+from airlock.scanners.interface import ScanContext, Scanner
 
 _WAKE_S = 0.1
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline import __version__
-from pipeline.fingerprint import assign
-from pipeline.gate import evaluate
-from pipeline.models import (
+from airlock.pipeline import __version__
+from airlock.pipeline.fingerprint import assign
+from airlock.pipeline.gate import evaluate
+from airlock.pipeline.models import (
     Change,
     FileStatus,
     Report,
@@ -21,13 +21,13 @@ from pipeline.models import (
     ToolRun,
     ToolStatus,
 )
-from pipeline.policy import Policy
-from pipeline.redact import redact
-from pipeline.review import load_trusted, review
-from pipeline.runner import Job, ProgressCallback, run_jobs
-from scanners.interface import ScanContext, Scanner
-from scanners.registry import all_scanners
-from scanners.tooling import SourceLines
+from airlock.pipeline.policy import Policy
+from airlock.pipeline.redact import redact
+from airlock.pipeline.review import load_trusted, review
+from airlock.pipeline.runner import Job, ProgressCallback, run_jobs
+from airlock.scanners.interface import ScanContext, Scanner
+from airlock.scanners.registry import all_scanners
+from airlock.scanners.tooling import SourceLines
 
 # Stages whose findings point at files, so a base version can be scanned to tell old from new.
 DIFFABLE_STAGES = frozenset({"sast", "iac"})

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline import fsutil, proc
+from airlock.pipeline import fsutil, proc
 
 _active: Path | None = None  # the run root while run_root() is active
 _OWNED = re.compile(r"^airlock-[A-Za-z0-9_-]+\.(\d+)\.(\d+)\.(\d+)\.")
@@ -102,8 +102,10 @@ def sweep(temp_root: Path | str | None = None) -> list[Path]:
 
 def _start_watchdog(root: Path) -> subprocess.Popen[bytes] | None:
     """A separate process in its own session, so the signal that ends airlock's process group spares it."""
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    code = "import sys; sys.path.insert(0, sys.argv[1]); from pipeline.watchdog import main; main(sys.argv[2])"
+    import airlock
+
+    package_parent = str(Path(airlock.__file__).resolve().parent.parent)
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from airlock.pipeline.watchdog import main; main(sys.argv[2])"
     try:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module, an argument list
             [sys.executable, "-S", "-c", code, package_parent, str(root)],

@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from pipeline.models import Change, FileStatus, Finding, Severity, Suppression
-from pipeline.redact import redact
+from airlock.pipeline.models import Change, FileStatus, Finding, Severity, Suppression
+from airlock.pipeline.redact import redact
 
 INLINE_KINDS = frozenset({"inline", "checkov-skip"})
 # bandit: `# nosec`, `# nosec B602,B603`, `# nosec: subprocess_popen_with_shell_equals_true` (bandit/core/manager.py)

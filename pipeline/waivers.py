@@ -22,10 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pipeline.errors import UsageError
-from pipeline.fingerprint import assign
-from pipeline.merge import sources_of
-from pipeline.models import Finding, Severity, Suppression
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.fingerprint import assign
+from airlock.pipeline.merge import sources_of
+from airlock.pipeline.models import Finding, Severity, Suppression
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -32,7 +32,7 @@ def main(root: str) -> None:
     if groups or killed:
         time.sleep(0.2)  # let the killed tools release their files before the tree goes
     if os.path.isdir(root):
-        from pipeline.fsutil import rmtree
+        from airlock.pipeline.fsutil import rmtree
 
         rmtree(root)
 

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-from pipeline import fsutil, scratch
-from pipeline.git import Git, TreeEntry
+from airlock.pipeline import fsutil, scratch
+from airlock.pipeline.git import Git, TreeEntry
 
 Failed = list[tuple[str, str]]  # (repository-relative path, why it is not in the workspace)
 

@@ -7,9 +7,9 @@ LF everywhere; also `:` and `,` in properties).
 
 from __future__ import annotations
 
-from pipeline.models import Report
-from reports import view
-from reports.escape import clean
+from airlock.pipeline.models import Report
+from airlock.reports import view
+from airlock.reports.escape import clean
 
 
 def escape_data(text: str) -> str:

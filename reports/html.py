@@ -15,9 +15,9 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from pipeline.models import Finding, Report, Severity
-from reports import view
-from reports.escape import clean_value
+from airlock.pipeline.models import Finding, Report, Severity
+from airlock.reports import view
+from airlock.reports.escape import clean_value
 
 TEMPLATES = Path(__file__).parent / "templates"
 SCOPES = {"full": "whole tree", "patch": "patch", "staged": "staged changes"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pipeline.models import Report
+from airlock.pipeline.models import Report
 
 
 class ReportWriter(Protocol):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline.gate import severity_counts
-from pipeline.models import Finding, Report
+from airlock.pipeline.gate import severity_counts
+from airlock.pipeline.models import Finding, Report
 
 SCHEMA_VERSION = 1
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 - we only build and serialise XML, never parse it
 
-from pipeline.models import Report
-from reports import view
-from reports.escape import clean
+from airlock.pipeline.models import Report
+from airlock.reports import view
+from airlock.reports.escape import clean
 
 # Characters XML 1.0 cannot carry at all; escaping cannot save them, so they are replaced.
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from pipeline.models import Finding, Report
-from reports import view
-from reports.escape import terminal
+from airlock.pipeline.models import Finding, Report
+from airlock.reports import view
+from airlock.reports.escape import terminal
 
 MAX_CHARS = 60_000
 TOP_N = 20

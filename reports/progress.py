@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from reports.escape import terminal
+from airlock.reports.escape import terminal
 
 _STYLE = {"running": "yellow", "ok": "green", "error": "bold red", "skipped": "dim"}
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from reports.github import GithubWriter
-from reports.html import HtmlWriter
-from reports.interface import ReportWriter
-from reports.json import JsonWriter
-from reports.junit import JunitWriter
-from reports.markdown import MarkdownWriter
-from reports.sarif import SarifWriter
-from reports.text import TextWriter
+from airlock.reports.github import GithubWriter
+from airlock.reports.html import HtmlWriter
+from airlock.reports.interface import ReportWriter
+from airlock.reports.json import JsonWriter
+from airlock.reports.junit import JunitWriter
+from airlock.reports.markdown import MarkdownWriter
+from airlock.reports.sarif import SarifWriter
+from airlock.reports.text import TextWriter
 
 FORMATS = ("text", "json", "sarif", "github", "html", "markdown", "junit")
 

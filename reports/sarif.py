@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from pipeline.models import Finding, Report, Severity, ToolRun, ToolStatus
+from airlock.pipeline.models import Finding, Report, Severity, ToolRun, ToolStatus
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "airlock/v1"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from pipeline.gate import severity_counts
-from pipeline.models import Finding, Report, Severity
-from reports.escape import terminal
+from airlock.pipeline.gate import severity_counts
+from airlock.pipeline.models import Finding, Report, Severity
+from airlock.reports.escape import terminal
 
 _COLORS = {
     Severity.CRITICAL: "1;35",

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from itertools import groupby
 
-from pipeline.models import Finding, Report, Severity
+from airlock.pipeline.models import Finding, Report, Severity
 
 STATES = ("new", "baseline", "waived", "suppressed")
 STAGE_ORDER = ("agent", "sast", "iac", "image", "runtime")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from pipeline import proc
-from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
-from pipeline.suppressions import comment_ids, names_rule
-from scanners.interface import ScanContext
-from scanners.tooling import (
+from airlock.pipeline import proc
+from airlock.pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
+from airlock.pipeline.suppressions import comment_ids, names_rule
+from airlock.scanners.interface import ScanContext
+from airlock.scanners.tooling import (
     SourceLines,
     argv_batches,
     find_tool,

@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipeline import proc
-from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
-from scanners.interface import ScanContext
-from scanners.tooling import (
+from airlock.pipeline import proc
+from airlock.pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
+from airlock.scanners.interface import ScanContext
+from airlock.scanners.tooling import (
     SourceLines,
     argv_batches,
     find_tool,

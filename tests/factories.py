@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.fingerprint import assign
-from pipeline.models import Change, ChangedFile, FileStatus, Finding, Severity
+from airlock.pipeline.fingerprint import assign
+from airlock.pipeline.models import Change, ChangedFile, FileStatus, Finding, Severity
 
 
 def finding(**kw: Any) -> Finding:

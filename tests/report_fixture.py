@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pipeline.fingerprint import assign
-from pipeline.gate import evaluate
-from pipeline.merge import dedup
-from pipeline.models import (
+from airlock.pipeline.fingerprint import assign
+from airlock.pipeline.gate import evaluate
+from airlock.pipeline.merge import dedup
+from airlock.pipeline.models import (
     Finding,
     GateResult,
     Report,
@@ -16,7 +16,7 @@ from pipeline.models import (
     ToolRun,
     ToolStatus,
 )
-from pipeline.policy import GatePolicy
+from airlock.pipeline.policy import GatePolicy
 
 HOSTILE_PATH = "<img src=x onerror=alert(1)>.py"
 HOSTILE_MESSAGE = "</script><script>window.__pwned=1</script> | [click](https://evil.example) @admin #1 ::error::x"

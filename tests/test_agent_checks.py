@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from pipeline.agent_checks import POLICY_CHANGE, policy_change_findings
-from pipeline.models import ChangedFile, FileStatus
+from airlock.pipeline.agent_checks import POLICY_CHANGE, policy_change_findings
+from airlock.pipeline.models import ChangedFile, FileStatus
 from tests.factories import change, modified
 
 

@@ -3,9 +3,9 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline import baseline
-from pipeline.errors import UsageError
-from pipeline.fingerprint import assign
+from airlock.pipeline import baseline
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.fingerprint import assign
 from tests.factories import finding
 
 
@@ -30,7 +30,7 @@ def test_rename_seen_by_git_still_matches() -> None:
 
 
 def test_merged_finding_matches_through_any_source() -> None:
-    from pipeline.merge import dedup
+    from airlock.pipeline.merge import dedup
 
     a, s = assign([finding(), finding(tool="semgrep", rule_id="x.shell", severity=finding().severity)])
     b = baseline.parse(baseline.render([s], "t").encode())

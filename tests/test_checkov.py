@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, scan_json
 
-from pipeline.models import Severity
-from scanners.checkov import checkov_args, checkov_env, map_severity
+from airlock.pipeline.models import Severity
+from airlock.scanners.checkov import checkov_args, checkov_env, map_severity
 
 IAC = FIXTURES / "iac"
 CHECKOV = shutil.which("checkov") or str(Path(sys.executable).parent / "checkov")
@@ -121,7 +121,7 @@ def test_severity_mapping_is_data() -> None:
 
 
 def test_every_mapped_check_is_documented() -> None:
-    from scanners.checkov import HIGH_CHECKS, LOW_CHECKS
+    from airlock.scanners.checkov import HIGH_CHECKS, LOW_CHECKS
 
     doc = (FIXTURES.parent / "docs" / "rules" / "iac.md").read_text()
     assert not [i for i in HIGH_CHECKS | LOW_CHECKS if f"`{i}`" not in doc]

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import proc, scratch
-from pipeline.models import ScanResult, ToolStatus
-from pipeline.runner import Job, run_jobs
-from pipeline.workspace import temp_dir
+from airlock.pipeline import proc, scratch
+from airlock.pipeline.models import ScanResult, ToolStatus
+from airlock.pipeline.runner import Job, run_jobs
+from airlock.pipeline.workspace import temp_dir
 from tests.conftest import FIXTURES, airlock_env
 
 HANG_GUARD_S = 60
@@ -54,7 +54,7 @@ def test_timeout_does_not_wait_for_a_grandchild_in_another_session(tmp_path: Pat
     pidfile = tmp_path / "escapee.pid"
     script = f'setsid sh -c "echo \\$\\$ > {pidfile}; exec sleep 300" & sleep 300'
     done = _run_isolated(
-        "from pipeline import proc\n"
+        "from airlock.pipeline import proc\n"
         f"d = proc.run(['sh', '-c', {script!r}], timeout_s=2)\n"
         "print(d.timed_out, d.returncode)\n"
     )
@@ -69,7 +69,7 @@ def test_a_tool_that_exits_leaving_an_escapee_returns_its_own_result(tmp_path: P
     pidfile = tmp_path / "escapee.pid"
     script = f'setsid sh -c "echo \\$\\$ > {pidfile}; exec sleep 300" & echo done'
     done = _run_isolated(
-        "from pipeline import proc\n"
+        "from airlock.pipeline import proc\n"
         f"d = proc.run(['sh', '-c', {script!r}], timeout_s=250)\n"
         "print(d.timed_out, d.returncode, d.stdout.strip())\n"
     )
@@ -189,7 +189,7 @@ def _slow_scan(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path, Path]
     tmpdir.mkdir()
     out = tmp_path / "out.json"
     p = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "scan", str(FIXTURES / "sast" / "vulnerable"), "--stages", "sast",
+        [sys.executable, "-m", "airlock", "scan", str(FIXTURES / "sast" / "vulnerable"), "--stages", "sast",
          "--config", str(cfg), "--json-output", str(out), "--junit-output", str(tmp_path / "out.xml")],
         env=airlock_env({"TMPDIR": str(tmpdir), "PYTHONFAULTHANDLER": "1"}),
         stdout=subprocess.PIPE,
@@ -250,7 +250,7 @@ def test_the_next_run_sweeps_scratch_dirs_of_a_dead_run(tmp_path: Path) -> None:
     (stale / "airlock-head.1.1.1.zz").mkdir(parents=True)
     (stale / "airlock-head.1.1.1.zz" / "app.py").write_text("copy of the repository")
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "scan", "--help"],
+        [sys.executable, "-m", "airlock", "scan", "--help"],
         env=airlock_env({"TMPDIR": str(tmpdir)}), capture_output=True, text=True, timeout=HANG_GUARD_S,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -271,7 +271,7 @@ def test_a_real_scan_leaves_nothing_in_tmpdir_or_home(tmp_path: Path) -> None:
         env.pop(var, None)
     out = tmp_path / "out.json"
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "scan", str(tree), "--stages", "sast,iac", "--json-output", str(out)],
+        [sys.executable, "-m", "airlock", "scan", str(tree), "--stages", "sast,iac", "--json-output", str(out)],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
@@ -284,7 +284,7 @@ def test_a_real_scan_leaves_nothing_in_tmpdir_or_home(tmp_path: Path) -> None:
 def test_interrupted_before_the_scan_still_writes_an_incomplete_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import cli
+    from airlock.pipeline import cli
 
     def interrupted(*_a: object, **_k: object) -> None:
         proc.cancel("SIGHUP")  # what the handler does; then the next git call refuses to start
@@ -305,8 +305,8 @@ def test_interrupted_before_the_scan_still_writes_an_incomplete_report(
 def test_a_usage_error_naming_a_hostile_file_stays_one_inert_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipeline import cli
-    from pipeline.errors import UsageError
+    from airlock.pipeline import cli
+    from airlock.pipeline.errors import UsageError
 
     def bad(*_a: object, **_k: object) -> None:
         raise UsageError("git apply failed:\n::warning file=x::pwned\x1b[2J")

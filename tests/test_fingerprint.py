@@ -1,5 +1,5 @@
-from pipeline.fingerprint import assign, fingerprint, normalize
-from pipeline.models import Finding, Severity
+from airlock.pipeline.fingerprint import assign, fingerprint, normalize
+from airlock.pipeline.models import Finding, Severity
 
 
 def _f(line: int, snippet: str, path: str = "a.py", rule: str = "B602") -> Finding:

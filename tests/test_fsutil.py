@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipeline.fsutil import WalkStats, rmtree, walk
+from airlock.pipeline.fsutil import WalkStats, rmtree, walk
 
 
 def _deep(root: Path, depth: int) -> None:

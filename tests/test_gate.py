@@ -1,6 +1,6 @@
-from pipeline.gate import evaluate
-from pipeline.models import Finding, Severity, Suppression, ToolRun, ToolStatus
-from pipeline.policy import GatePolicy
+from airlock.pipeline.gate import evaluate
+from airlock.pipeline.models import Finding, Severity, Suppression, ToolRun, ToolStatus
+from airlock.pipeline.policy import GatePolicy
 
 OK = {"sast": [ToolRun("semgrep", ToolStatus.OK, "1", 1.0, "", (), 0)]}
 

@@ -1,6 +1,6 @@
-from pipeline.gate import evaluate
-from pipeline.models import Severity, Suppression, ToolRun, ToolStatus
-from pipeline.policy import GatePolicy
+from airlock.pipeline.gate import evaluate
+from airlock.pipeline.models import Severity, Suppression, ToolRun, ToolStatus
+from airlock.pipeline.policy import GatePolicy
 from tests.factories import finding, fp
 
 RUNS = {"sast": [ToolRun("bandit", ToolStatus.OK, "1", 0.1, "", (), 1)], "runtime": []}

@@ -2,10 +2,10 @@
 
 from dataclasses import replace
 
-from pipeline.gate import evaluate
-from pipeline.models import Severity, Suppression, ToolRun, ToolStatus
-from pipeline.policy import GatePolicy
-from scanners.tooling import unscanned
+from airlock.pipeline.gate import evaluate
+from airlock.pipeline.models import Severity, Suppression, ToolRun, ToolStatus
+from airlock.pipeline.policy import GatePolicy
+from airlock.scanners.tooling import unscanned
 
 OK = {"sast": [ToolRun("bandit", ToolStatus.OK, "1", 1.0, "", (), 1)]}
 MISSED = unscanned("bandit", "sast", "big.py", "it is too large")

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.git import INDEX, Git, added_ranges, split_lines
+from airlock.pipeline.git import INDEX, Git, added_ranges, split_lines
 from tests.conftest import commit, git, make_repo
 
 # Lines that imitate diff structure, plus ordinary ones.

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_trivy_image import GH_TOKEN, build_image, empty_repo, image_findings, seeded_cache, stage
 
-from scanners import image_input
-from scanners.image_input import ImageRefused, Limits
-from scanners.trivy_common import tool_env_for
+from airlock.scanners import image_input
+from airlock.scanners.image_input import ImageRefused, Limits
+from airlock.scanners.trivy_common import tool_env_for
 from tests.conftest import scan_json
 
 REFUSED = "airlock.image.unverified"

@@ -1,5 +1,5 @@
-from pipeline.merge import dedup, same_weakness
-from pipeline.models import Severity, Suppression
+from airlock.pipeline.merge import dedup, same_weakness
+from airlock.pipeline.models import Severity, Suppression
 from tests.factories import finding, fp
 
 SEMGREP = dict(tool="semgrep", rule_id="airlock.python.subprocess-shell", message="shell=True runs a shell",

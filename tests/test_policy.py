@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import UsageError
-from pipeline.models import Severity
-from pipeline.policy import Policy, load_repo_policy, parse_policy
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.models import Severity
+from airlock.pipeline.policy import Policy, load_repo_policy, parse_policy
 
 
 def _parse(data: dict, tmp_path: Path) -> Policy:

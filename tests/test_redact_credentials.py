@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.models import Finding, Severity
-from pipeline.redact import mask_credentials, redact
+from airlock.pipeline.models import Finding, Severity
+from airlock.pipeline.redact import mask_credentials, redact
 
 AWS_ID = "AKIAZ7Q3N5R2X4W6Y8T1"
 AWS_SECRET = "Zq8vN3xR7tL2mK9pW4sB6yH1cF5jD0gA3eU8iO2n"

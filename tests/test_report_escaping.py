@@ -17,10 +17,10 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.fingerprint import assign
-from pipeline.models import Finding, Severity, Source, Suppression, ToolRun, ToolStatus
-from reports.escape import clean
-from reports.registry import FORMATS, writer_for
+from airlock.pipeline.fingerprint import assign
+from airlock.pipeline.models import Finding, Severity, Source, Suppression, ToolRun, ToolStatus
+from airlock.reports.escape import clean
+from airlock.reports.registry import FORMATS, writer_for
 from tests.report_fixture import sample_report
 
 DANGER = ["::", "::warning file=x::pwned", "::error::x", "::stop-commands::tok", "##vso[task.setvariable]",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.registry import writer_for
+from airlock.reports.registry import writer_for
 from tests.report_fixture import sample_report
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.html import HtmlWriter
+from airlock.reports.html import HtmlWriter
 from tests.report_fixture import HOSTILE_MESSAGE, HOSTILE_PATH, sample_report
 
 CHROMIUM = "/usr/bin/chromium"

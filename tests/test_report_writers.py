@@ -9,12 +9,12 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.fingerprint import assign
-from pipeline.models import Finding, Severity
-from reports.github import GithubWriter, escape_data, escape_property
-from reports.markdown import MarkdownWriter, md_text
-from reports.registry import FORMATS, writer_for
-from reports.sarif import SarifWriter, sarif_dict, split_sarif
+from airlock.pipeline.fingerprint import assign
+from airlock.pipeline.models import Finding, Severity
+from airlock.reports.github import GithubWriter, escape_data, escape_property
+from airlock.reports.markdown import MarkdownWriter, md_text
+from airlock.reports.registry import FORMATS, writer_for
+from airlock.reports.sarif import SarifWriter, sarif_dict, split_sarif
 from tests.report_fixture import sample_report
 
 
@@ -64,7 +64,7 @@ def test_sarif_split_respects_result_and_size_limits(sarif_validator) -> None:  
 
 
 def test_split_sarif_is_written_as_parts_and_every_report_says_so(tmp_path, sarif_validator) -> None:  # type: ignore[no-untyped-def]
-    from pipeline.cli import _emit, build_parser
+    from airlock.pipeline.cli import _emit, build_parser
 
     many = assign(Finding("sast", "bandit", "B602", f"m{i}", Severity.HIGH, f"f{i}.py", 1, 1) for i in range(30))
     args = build_parser().parse_args(

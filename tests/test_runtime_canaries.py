@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scanners.runtime import canaries as cn
-from scanners.runtime.canaries import FORMATS, Canary, CanarySet, plant
+from airlock.scanners.runtime import canaries as cn
+from airlock.scanners.runtime.canaries import FORMATS, Canary, CanarySet, plant
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -279,7 +279,7 @@ def test_no_constant_marker_and_a_new_set_each_run(tmp_path: Path) -> None:
 
 
 def test_a_zip_bomb_past_the_decompression_budget_is_flagged_not_silently_skipped() -> None:
-    from scanners.runtime import canary_detector as cd
+    from airlock.scanners.runtime import canary_detector as cd
 
     cs = _random_set(random.Random(9))
     token = cs.canaries[2].token.encode()
@@ -291,9 +291,9 @@ def test_a_zip_bomb_past_the_decompression_budget_is_flagged_not_silently_skippe
 
 
 def _proxy_findings(cs: CanarySet, events: list) -> dict[str, list[str]]:
-    from scanners.runtime import rules
-    from scanners.runtime.sandbox import Layout, Usage
-    from scanners.runtime.strace import Trace
+    from airlock.scanners.runtime import rules
+    from airlock.scanners.runtime.sandbox import Layout, Usage
+    from airlock.scanners.runtime.strace import Trace
 
     run = rules.CommandRun(1, "python3 x.py", 0, Usage(0.1, 0.1, 1.0, 1), Trace({}), events, [], "")
     c = rules.Collector(cs, Layout.random())
@@ -305,7 +305,7 @@ def _proxy_findings(cs: CanarySet, events: list) -> dict[str, list[str]]:
 
 
 def test_base32_pieces_across_many_dns_queries_are_exfiltration() -> None:
-    from scanners.runtime.proxy import ProxyEvent
+    from airlock.scanners.runtime.proxy import ProxyEvent
 
     cs = _random_set(random.Random(11))
     enc = base64.b32encode(cs.canaries[1].token.encode()).decode().strip("=").lower()

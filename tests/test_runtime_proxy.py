@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scanners.runtime.proxy import Allowlist, ProxyEvent, ProxyServer
+from airlock.scanners.runtime.proxy import Allowlist, ProxyEvent, ProxyServer
 
 TOKEN = b"ghp_k3Xq9Lm2Vt7Rw4Zy8Pa1Sd6Fg0Hj5Nb"
 NAME = "env:GITHUB_TOKEN"

@@ -89,7 +89,7 @@ def test_exfiltrated_canary_never_appears_in_the_report(tmp_path: Path) -> None:
     text = out.read_text() + done.stdout + done.stderr
     assert "runtime.secret.exfiltration" in text
     # The tokens are random per run, so look for any token in a planted provider format (GITHUB_TOKEN is ghs_...).
-    from scanners.runtime.canaries import FORMATS
+    from airlock.scanners.runtime.canaries import FORMATS
 
     for name, fmt in FORMATS.items():
         assert name == "aws-secret" or not fmt.search(text), name  # a bare 40-character run is no telltale
@@ -139,7 +139,7 @@ def test_interrupt_during_a_sandboxed_run_leaves_nothing_behind(sig: str, tmp_pa
     (project / "airlock.toml").write_text(f'[runtime]\ncommands = ["sleep {marker}"]\n')
     before = _scratch_dirs()
     p = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "scan", str(project), "--stages", "runtime"],
+        [sys.executable, "-m", "airlock", "scan", str(project), "--stages", "runtime"],
         env=airlock_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -171,7 +171,7 @@ def test_read_only_binds_under_tmp_survive_the_sandboxs_own_tmp(tmp_path: Path) 
     """A venv in a checkout below /tmp (a CI clone there) must stay visible although /tmp is the sandbox's own."""
     import tempfile
 
-    from pipeline.fsutil import rmtree
+    from airlock.pipeline.fsutil import rmtree
 
     shared = Path(tempfile.mkdtemp(prefix="airlock-bind-test-", dir="/tmp"))
     try:

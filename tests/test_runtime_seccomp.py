@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanners.runtime import seccomp
-from scanners.runtime.seccomp import REFUSED_SYSCALLS, Supervisor, build_filter
+from airlock.scanners.runtime import seccomp
+from airlock.scanners.runtime.seccomp import REFUSED_SYSCALLS, Supervisor, build_filter
 
 HERE = Path(__file__).resolve().parent
 INSIDE = HERE.parent / "scanners" / "runtime" / "inside"

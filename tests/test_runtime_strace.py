@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.fsutil import rmtree
-from scanners.runtime import rules
-from scanners.runtime import strace as tracer
+from airlock.pipeline.fsutil import rmtree
+from airlock.scanners.runtime import rules
+from airlock.scanners.runtime import strace as tracer
 
 STRACE = shutil.which("strace")
 pytestmark = pytest.mark.skipif(STRACE is None, reason="LOUD: strace is missing; .ci/run installs it")

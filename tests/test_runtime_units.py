@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import UsageError
-from pipeline.fsutil import rmtree
-from pipeline.models import Severity
-from pipeline.policy import GatePolicy, load_repo_policy, parse_policy
-from scanners.runtime.sandbox import AUTO_UID_RANGE, SandboxUnavailable, reachable_by_others, resolve_identity
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.fsutil import rmtree
+from airlock.pipeline.models import Severity
+from airlock.pipeline.policy import GatePolicy, load_repo_policy, parse_policy
+from airlock.scanners.runtime.sandbox import AUTO_UID_RANGE, SandboxUnavailable, reachable_by_others, resolve_identity
 
 
 def test_a_normal_user_keeps_its_own_uid() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.fsutil import rmtree
+from airlock.pipeline.fsutil import rmtree
 from tests.conftest import FIXTURES, ROOT
 
 NOBODY = 65534

@@ -1,10 +1,10 @@
 """Unit tests of the pieces that stand between hostile input and airlock's outputs."""
 
-from pipeline.git import _unquote
-from pipeline.models import Finding, Severity
-from pipeline.redact import redact
-from pipeline.workspace import safe_relpath
-from reports.escape import terminal
+from airlock.pipeline.git import _unquote
+from airlock.pipeline.models import Finding, Severity
+from airlock.pipeline.redact import redact
+from airlock.pipeline.workspace import safe_relpath
+from airlock.reports.escape import terminal
 
 
 def test_git_quoted_names_are_decoded() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conftest import FIXTURES, scan_json, write_files
 
-from scanners.checkov import checkov_env
-from scanners.trivy_secret_rules import high_entropy, looks_like_key
+from airlock.scanners.checkov import checkov_env
+from airlock.scanners.trivy_secret_rules import high_entropy, looks_like_key
 
 PASSWORD = "changeme123"
 KEY = "Zk3lQp9Xw2vB7nT4"

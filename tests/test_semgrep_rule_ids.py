@@ -48,7 +48,7 @@ def test_ids_survive_a_checkout_under_airlock_named_dirs(tmp_path: Path) -> None
 
 
 def test_rule_id_for_takes_the_longest_declared_suffix() -> None:
-    from scanners.semgrep import rule_id_for
+    from airlock.scanners.semgrep import rule_id_for
 
     declared = frozenset({"airlock.a.b", "b", "team.x"})
     assert rule_id_for("tmp.airlock.airlock.rules.airlock.a.b", declared) == "airlock.a.b"

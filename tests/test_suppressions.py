@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from pipeline.models import ChangedFile, FileStatus, Suppression
-from pipeline.suppressions import RULE_ID, airlock_ignore, apply
+from airlock.pipeline.models import ChangedFile, FileStatus, Suppression
+from airlock.pipeline.suppressions import RULE_ID, airlock_ignore, apply
 from tests.factories import change, finding, modified
 
 LINES = {

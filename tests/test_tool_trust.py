@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import UsageError
-from pipeline.policy import env_var, load_repo_policy, user_config_path, with_trusted_tool_paths
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.policy import env_var, load_repo_policy, user_config_path, with_trusted_tool_paths
 from tests.conftest import FIXTURES, airlock_env, commit, make_repo, run_airlock, scan_json, write_files
 
 FAKE_SEMGREP = """#!/bin/sh

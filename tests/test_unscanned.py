@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import fsutil
-from scanners.tooling import MAX_TARGET_BYTES, argv_batches
+from airlock.pipeline import fsutil
+from airlock.scanners.tooling import MAX_TARGET_BYTES, argv_batches
 from tests.conftest import GIT_ENV, commit, git, make_repo, rule_ids, scan_json, write_files
 
 PAYLOAD = "import os\nos.system(input())\nAWS = 'AKIAQWERTYUIOPASDFGHJ'\n"

@@ -2,9 +2,9 @@ import datetime as dt
 
 import pytest
 
-from pipeline import waivers
-from pipeline.errors import UsageError
-from pipeline.fingerprint import assign
+from airlock.pipeline import waivers
+from airlock.pipeline.errors import UsageError
+from airlock.pipeline.fingerprint import assign
 from tests.factories import finding
 
 GOOD = b'''

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from scanners.runtime.canary_detector import Detector, Index, mask
+from airlock.scanners.runtime.canary_detector import Detector, Index, mask
 
 ALNUM = string.ascii_letters + string.digits
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase

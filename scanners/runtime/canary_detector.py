@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scanners.runtime.canaries import Canary, CanarySet
+    from airlock.scanners.runtime.canaries import Canary, CanarySet
 
 GRAM = 8
 # Case-fold, and read the URL-safe base64 alphabet as the standard one (the same map is applied to the index).

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline import proc
+from airlock.pipeline import proc
 
 if TYPE_CHECKING:  # sandbox.py re-exports Cgroups from here: import Limits for types only, no cycle
-    from scanners.runtime.sandbox import Limits
+    from airlock.scanners.runtime.sandbox import Limits
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_V1 = CGROUP_ROOT

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.fsutil import WalkStats, copy_file, walk
+from airlock.pipeline.fsutil import WalkStats, copy_file, walk
 
 MAX_HASH_BYTES = 32 << 20  # larger files are compared by size and mtime
 MAX_ENTRIES = 200_000

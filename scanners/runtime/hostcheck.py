@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import proc
-from scanners.runtime import cgroups
+from airlock.pipeline import proc
+from airlock.scanners.runtime import cgroups
 
 APPARMOR_PROFILE_NAME = "airlock-bwrap"
 APPARMOR_PROFILE_FILE = f"/etc/apparmor.d/{APPARMOR_PROFILE_NAME}"

@@ -10,14 +10,14 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from pipeline.models import Finding, Severity
-from reports.escape import terminal
-from scanners.runtime import fsdiff
-from scanners.runtime.canaries import Canary, CanarySet
-from scanners.runtime.proxy import ProxyEvent
-from scanners.runtime.sandbox import Layout, Usage
-from scanners.runtime.seccomp import Refusal
-from scanners.runtime.strace import Event, Trace, dirfd_path, strings
+from airlock.pipeline.models import Finding, Severity
+from airlock.reports.escape import terminal
+from airlock.scanners.runtime import fsdiff
+from airlock.scanners.runtime.canaries import Canary, CanarySet
+from airlock.scanners.runtime.proxy import ProxyEvent
+from airlock.scanners.runtime.sandbox import Layout, Usage
+from airlock.scanners.runtime.seccomp import Refusal
+from airlock.scanners.runtime.strace import Event, Trace, dirfd_path, strings
 
 STAGE, TOOL = "runtime", "bwrap"
 MAX_EVIDENCE = 12

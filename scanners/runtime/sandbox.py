@@ -11,9 +11,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import proc
-from pipeline.policy import RuntimePolicy, ToolConfig
-from scanners.tooling import find_tool
+from airlock.pipeline import proc
+from airlock.pipeline.policy import RuntimePolicy, ToolConfig
+from airlock.scanners.tooling import find_tool
 
 INSIDE_DIR = Path(__file__).parent / "inside"
 PROXY_PORT = 3128
@@ -57,7 +57,7 @@ def check_namespaces(bwrap: str, prefix: list[str] | None = None) -> None:
         raise SandboxUnavailable(str(exc)) from None
     if done.returncode != 0:
         why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
-        from scanners.runtime.hostcheck import explain_bwrap_failure
+        from airlock.scanners.runtime.hostcheck import explain_bwrap_failure
 
         problem = explain_bwrap_failure(done.stderr, bwrap)
         if problem is not None:

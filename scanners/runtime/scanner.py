@@ -18,18 +18,18 @@ import uuid
 from contextlib import suppress
 from pathlib import Path
 
-from pipeline import proc, scratch
-from pipeline.fsutil import rmtree
-from pipeline.models import ScanResult, ToolStatus
-from pipeline.policy import ToolConfig
-from reports.escape import terminal
-from scanners.interface import ScanContext
-from scanners.runtime import commands, fsdiff, rules, seccomp
-from scanners.runtime import strace as tracer
-from scanners.runtime.canaries import Canary, CanarySet, plant
-from scanners.runtime.cgroups import CgroupHandle, SystemdScope, open_cgroup
-from scanners.runtime.proxy import Allowlist, ProxyServer
-from scanners.runtime.sandbox import (
+from airlock.pipeline import proc, scratch
+from airlock.pipeline.fsutil import rmtree
+from airlock.pipeline.models import ScanResult, ToolStatus
+from airlock.pipeline.policy import ToolConfig
+from airlock.reports.escape import terminal
+from airlock.scanners.interface import ScanContext
+from airlock.scanners.runtime import commands, fsdiff, rules, seccomp
+from airlock.scanners.runtime import strace as tracer
+from airlock.scanners.runtime.canaries import Canary, CanarySet, plant
+from airlock.scanners.runtime.cgroups import CgroupHandle, SystemdScope, open_cgroup
+from airlock.scanners.runtime.proxy import Allowlist, ProxyServer
+from airlock.scanners.runtime.sandbox import (
     INSIDE_DIR,
     PROXY_PORT,
     Bind,
@@ -49,7 +49,7 @@ from scanners.runtime.sandbox import (
     root_prep,
     view_binds,
 )
-from scanners.tooling import find_tool
+from airlock.scanners.tooling import find_tool
 
 MAX_OUTPUT_KEEP = 4096  # tail of stdout/stderr kept for the notes
 POLL_S = 0.05
@@ -622,7 +622,7 @@ def _remaps(
 
 
 def _chown_tree(root: Path, owner: tuple[int, int]) -> None:
-    from pipeline.fsutil import walk
+    from airlock.pipeline.fsutil import walk
 
     os.lchown(root, *owner)
     for e in walk(root, max_entries=10_000_000, max_depth=10_000):

@@ -1,0 +1,3 @@
+from airlock.pipeline.cli import main
+
+raise SystemExit(main())
