@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, scan_json
+from tests.conftest import FIXTURES, airlock_env, scan_json
 
 REDTEAM = FIXTURES / "runtime" / "redteam"
 BENIGN = FIXTURES / "runtime" / "benign"
@@ -34,10 +34,8 @@ def _file_hash(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "absent"
 
 
-def _scratch_dirs() -> set[str]:
-    import tempfile
-
-    return {p.name for p in Path(tempfile.gettempdir()).glob("airlock-*")}
+def _scratch_dirs(tmpdir: Path) -> set[str]:
+    return {p.name for p in tmpdir.glob("airlock-*")}
 
 
 def _runtime_findings(report: dict) -> list[dict]:
@@ -59,12 +57,16 @@ def test_redteam_behaviour_is_contained_and_reported(case: str, tmp_path: Path) 
     home = Path(os.path.expanduser("~"))
     host_files = {p: _file_hash(p) for p in [home / ".bashrc", home / ".ssh" / "id_rsa", *HOST_SENTINELS]}
 
-    scratch_before = _scratch_dirs()
-    code, report, done = scan_json(project, "--stages", "runtime", tmp_path=tmp_path)
+    # A temp dir of this scan's own, so other processes on the machine cannot blur what it left behind.
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    code, report, done = scan_json(
+        project, "--stages", "runtime", tmp_path=tmp_path, env=airlock_env({"TMPDIR": str(tmpdir)})
+    )
 
     assert report, done.stderr
     # Nothing left behind, whatever the code built in its sandbox.
-    assert _scratch_dirs() - scratch_before == set()
+    assert _scratch_dirs(tmpdir) == set()
     stage = next(s for s in report["stages"] if s["name"] == "runtime")
     assert stage["status"] in ("passed", "failed"), stage
     got = {f["rule_id"] for f in _runtime_findings(report)}
@@ -131,16 +133,15 @@ def test_interrupt_during_a_sandboxed_run_leaves_nothing_behind(sig: str, tmp_pa
     import sys
     import time
 
-    from tests.conftest import airlock_env
-
     project = tmp_path / "p"
     project.mkdir()
     marker = f"{os.getpid() % 1000}.{len(sig)}1377"  # a sleep length no other process uses
     (project / "airlock.toml").write_text(f'[runtime]\ncommands = ["sleep {marker}"]\n')
-    before = _scratch_dirs()
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
     p = subprocess.Popen(
         [sys.executable, "-m", "airlock", "scan", str(project), "--stages", "runtime"],
-        env=airlock_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=airlock_env({"TMPDIR": str(tmpdir)}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not _running(f"sleep {marker}"):
@@ -151,7 +152,7 @@ def test_interrupt_during_a_sandboxed_run_leaves_nothing_behind(sig: str, tmp_pa
     assert p.returncode == 2, err
     assert "interrupted" in out + err
     assert not _running(f"sleep {marker}")
-    assert _scratch_dirs() - before == set()
+    assert _scratch_dirs(tmpdir) == set()
 
 
 def _running(cmdline: str) -> bool:
