@@ -302,9 +302,13 @@ def _outputs_requested(args: argparse.Namespace) -> bool:
 
 def _emit_interrupted(args: argparse.Namespace, reason: str) -> None:
     """Interrupted before a scan could start: the requested outputs still say so, as an incomplete report."""
-    if getattr(args, "command", None) != "scan" or not _outputs_requested(args):
+    command = getattr(args, "command", None)
+    if command not in ("scan", "ci") or (command == "scan" and not _outputs_requested(args)):
         return
-    mode = "diff" if args.base else "patch" if args.patch else "staged" if args.staged else "full"
+    if command == "ci":
+        mode = "full" if args.full else "diff"
+    else:
+        mode = "diff" if args.base else "patch" if args.patch else "staged" if args.staged else "full"
     report = Report(
         airlock_version=__version__,
         generated_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
@@ -314,7 +318,12 @@ def _emit_interrupted(args: argparse.Namespace, reason: str) -> None:
         findings=(),
     )
     try:
-        _emit(args, _incomplete(report, reason))
+        if command == "ci":
+            from airlock.pipeline.ci import write_outputs
+
+            write_outputs(_incomplete(report, reason), Path(args.output_dir), dict(os.environ))
+        else:
+            _emit(args, _incomplete(report, reason))
     except UsageError as exc:
         print(f"airlock: error: {exc}", file=sys.stderr)
 

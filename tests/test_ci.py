@@ -284,3 +284,36 @@ def test_merge_group_event(tmp_path: Path) -> None:
     event.write_text(json.dumps({"merge_group": {"base_sha": "c" * 40, "base_ref": "refs/heads/main"}}))
     env = {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "merge_group", "GITHUB_EVENT_PATH": str(event)}
     assert ci_env.detect(env) == CiBase("github", "c" * 40, "main", "the merge_group event payload")
+
+
+def test_full_scans_the_whole_tree_without_a_base(tmp_path: Path) -> None:
+    up, _, _, _ = _upstream(tmp_path, main_commits=1)
+    done, out = _ci(up, tmp_path, {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push"}, "--full")
+    assert done.returncode == 1, done.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["target"]["mode"] == "full" and _changed(report) == {"main_only.py"}
+    assert report["notes"][0] == "airlock ci --full: the whole tree was scanned, not a change"
+
+
+def test_interrupted_ci_still_writes_every_report_marked_incomplete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airlock.pipeline import ci, cli, proc
+
+    up, _, main, _ = _upstream(tmp_path, main_commits=1)
+
+    def interrupted(*_a: object, **_k: object) -> None:
+        proc.cancel("SIGTERM")
+        raise proc.Cancelled("airlock was interrupted (SIGTERM); git not started")
+
+    monkeypatch.setattr(ci, "open_change", interrupted)
+    out = tmp_path / "out"
+    try:
+        code = cli.main(["ci", str(up), "--base", main, "--output-dir", str(out), "--stages", "sast"])
+    finally:
+        proc.reset_cancel()
+    assert code == 2
+    report = json.loads((out / "report.json").read_text())
+    assert report["gate"]["reasons"] == ["airlock was interrupted (SIGTERM): this report is incomplete, no verdict"]
+    assert json.loads((out / "gl-sast-report.json").read_text())["scan"]["status"] == "failure"
+    assert (out / "sarif" / "airlock.sarif").is_file() and (out / "junit.xml").is_file()
