@@ -134,3 +134,25 @@ def test_a_real_image_finding_is_anchored_at_the_line_naming_the_image(tmp_path:
     _check(doc, sarif_validator)
     [r] = _results(doc)
     assert r["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
+
+
+def test_a_real_runtime_finding_is_anchored_at_the_command_in_the_policy(tmp_path: Path, sarif_validator: Any) -> None:
+    """The real sandbox (bwrap + strace): the command reads /etc/shadow; the finding has no file of its own, so
+    SARIF, the annotations and GitLab show it at the policy line that declared the command."""
+    from tests.conftest import make_repo, run_airlock
+
+    policy = '[gate]\nfail_on = "high"\n\n[runtime]\ncommands = [\n  "python3 probe.py",\n]\n'
+    repo = make_repo(tmp_path / "r", {"airlock.toml": policy, "probe.py": "open('/etc/shadow')\n"})
+    out = tmp_path / "o.sarif"
+    done = run_airlock("scan", repo, "--stages", "runtime", "--sarif-output", out, "--json-output",
+                       tmp_path / "r.json", "--format", "github")
+    assert done.returncode == 1, done.stderr
+    read = [f for f in json.loads((tmp_path / "r.json").read_text())["findings"]
+            if f["rule_id"] == "runtime.fs.sensitive-read"]
+    declared = {"path": "airlock.toml", "line": 6, "why": "declared here"}
+    assert [(f["path"], f["anchor"]) for f in read] == [("", declared)]
+    doc = json.loads(out.read_text())
+    _check(doc, sarif_validator)
+    [r] = [r for r in _results(doc) if r["ruleId"] == "runtime.fs.sensitive-read"]
+    assert r["locations"][0]["physicalLocation"]["region"]["startLine"] == 6
+    assert "::error file=airlock.toml,line=6,endLine=6,title=runtime.fs.sensitive-read" in done.stdout
