@@ -31,6 +31,9 @@ class CiBase:
     sha: str | None  # the exact base commit
     ref: str | None  # the target branch (CI) or the revision given to --base
     source: str  # what named it, for messages: "GITHUB_BASE_REF and the event payload", "--base"
+    # GitHub's test merge of the change into its base (GITHUB_SHA when GITHUB_REF is refs/pull/N/merge). When HEAD
+    # is that commit, its first parent is the base the change was merged onto, whatever the payload says.
+    merge_sha: str | None = None
 
     def describe(self) -> str:
         what = " ".join(x for x in ((self.ref or ""), f"({self.sha[:12]})" if self.sha else "") if x)
@@ -94,12 +97,20 @@ def _github(env: Mapping[str, str]) -> CiBase | None:
     if ref is None and sha is None:
         return None  # a push or a scheduled run: no pull request to take a base from
     source = "GITHUB_BASE_REF and the event payload" if sha else "GITHUB_BASE_REF"
-    return CiBase("github", sha, ref, source)
+    merge = None
+    if re.fullmatch(r"refs/pull/\d+/merge", env.get("GITHUB_REF", "")):
+        merge = _sha(env.get("GITHUB_SHA"), "GITHUB_SHA")
+    return CiBase("github", sha, ref, source, merge)
 
 
 def _gitlab(env: Mapping[str, str]) -> CiBase | None:
-    sha = _sha(env.get("CI_MERGE_REQUEST_DIFF_BASE_SHA"), "CI_MERGE_REQUEST_DIFF_BASE_SHA")
     ref = _branch(env.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"), "CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
+    # Merged results pipelines and merge trains check out the change merged into the target branch's current tip
+    # (CI_MERGE_REQUEST_TARGET_BRANCH_SHA, set only there); the diff base would add the target's newer commits.
+    target = _sha(env.get("CI_MERGE_REQUEST_TARGET_BRANCH_SHA"), "CI_MERGE_REQUEST_TARGET_BRANCH_SHA")
+    if target:
+        return CiBase("gitlab", target, ref, "CI_MERGE_REQUEST_TARGET_BRANCH_SHA (merged results)")
+    sha = _sha(env.get("CI_MERGE_REQUEST_DIFF_BASE_SHA"), "CI_MERGE_REQUEST_DIFF_BASE_SHA")
     if sha is None and ref is None:
         return None
     source = "CI_MERGE_REQUEST_DIFF_BASE_SHA" if sha else "CI_MERGE_REQUEST_TARGET_BRANCH_NAME"

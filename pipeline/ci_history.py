@@ -115,6 +115,8 @@ def resolve(
 
     depth = f"--depth={FIRST_DEPTH}" if repo.shallow() else ""
     base = _base_commit(repo, ci, remote, depth, need_fetch, allow_fetch)
+    if ci.merge_sha is not None and head == ci.merge_sha:
+        base = _merge_parent(repo, base, head, remote, need_fetch)
     for attempt in range(MAX_DEEPEN_ROUNDS + 1):
         mb = _proven_merge_base(repo, base, head)
         if mb is not None:
@@ -130,6 +132,21 @@ def resolve(
     raise UsageError(
         f"the merge base of {ci.describe()} and HEAD is not in this shallow clone after {repo.fetches} fetch(es); {FIX}"
     )
+
+
+def _merge_parent(repo: _Repo, base: str, head: str, remote: str, need_fetch: Callable[[str], None]) -> str:
+    """On GitHub's test-merge checkout the change is HEAD against its first parent (the base it was merged onto).
+    A payload's base sha can be older than that parent: diffing from it would count the base branch's newer
+    commits as the change's. Only for HEAD == GITHUB_SHA: a pull request's own merge commit (main merged into the
+    branch) checked out by sha must not shrink the range to its last merge."""
+    if head in repo.shallow_commits():  # a depth-1 checkout: the merge's parents are not here yet
+        need_fetch(f"the parents of HEAD ({head[:12]})")
+        repo.fetch(remote, head, depth="--deepen=1")
+    parents = (repo.ok("rev-list", "--parents", "-n", "1", head, "--") or "").split()[1:]
+    if len(parents) != 2 or parents[0] == base:
+        return base
+    repo.log(f"airlock: HEAD is GitHub's test merge onto {parents[0][:12]}, not {base[:12]}: diffing from the former")
+    return parents[0]
 
 
 def _base_commit(

@@ -121,7 +121,9 @@ def test_github_depth_one_merge_ref_is_deepened_until_the_merge_base_is_there(tm
     git(up, "checkout", "-q", "main")
     repo = _checkout_like_actions(up, tmp_path / "shallow", "refs/pull/1/merge")
     assert git(repo, "rev-parse", "--is-shallow-repository") == "true"
-    done, out = _ci(repo, tmp_path, _github_env(tmp_path, main))
+    env = {**_github_env(tmp_path, main), "GITHUB_REF": "refs/pull/1/merge", "GITHUB_SHA": git(up, "rev-parse",
+                                                                                                "refs/pull/1/merge")}
+    done, out = _ci(repo, tmp_path, env)
     assert done.returncode == 1, done.stderr
     assert "fetching" in done.stderr
     report = json.loads((out / "report.json").read_text())
@@ -317,3 +319,56 @@ def test_interrupted_ci_still_writes_every_report_marked_incomplete(
     assert report["gate"]["reasons"] == ["airlock was interrupted (SIGTERM): this report is incomplete, no verdict"]
     assert json.loads((out / "gl-sast-report.json").read_text())["scan"]["status"] == "failure"
     assert (out / "sarif" / "airlock.sarif").is_file() and (out / "junit.xml").is_file()
+
+
+def _test_merge(up: Path, onto: str, feature: str, ref: str = "refs/pull/1/merge") -> str:
+    git(up, "checkout", "-q", "--detach", onto)
+    git(up, "merge", "-q", "--no-ff", "-m", "Merge feature", feature)
+    git(up, "update-ref", ref, "HEAD")
+    git(up, "checkout", "-q", "main")
+    return git(up, "rev-parse", ref)
+
+
+def _diff_names(repo: Path, base: str) -> set[str]:
+    return set(git(repo, "diff", "--name-only", base, "HEAD").split())
+
+
+def test_a_stale_payload_base_on_githubs_test_merge_is_replaced_by_the_merge_parent(tmp_path: Path) -> None:
+    """The payload's base.sha is older than the base the test merge was built on: diffing from it would count
+    main_only.py (main's own newer commit) as the agent's change."""
+    up, fork, main, feature = _upstream(tmp_path)
+    merge = _test_merge(up, main, feature)
+    repo = _checkout_like_actions(up, tmp_path / "shallow", "refs/pull/1/merge")
+    env = {**_github_env(tmp_path, fork), "GITHUB_REF": "refs/pull/1/merge", "GITHUB_SHA": merge}
+    resolved = ci_history.resolve(repo, ci_env.detect(env), log=lambda _line: None)
+    assert resolved.base == main and "main_only.py" not in _diff_names(repo, resolved.base)
+    assert "bad.py" in _diff_names(repo, resolved.base)
+    # The trap is real: the stale sha as the base brings main's own file into the range.
+    assert "main_only.py" in _diff_names(repo, fork)
+
+
+def test_a_pull_requests_own_merge_commit_checked_out_by_sha_keeps_the_whole_range(tmp_path: Path) -> None:
+    """HEAD is a merge, but not GitHub's test merge (GITHUB_SHA): the branch merged main in. Its first parent
+    is not the base; using it would shrink the range to the last merge and hide bad.py."""
+    up, fork, main, feature = _upstream(tmp_path)
+    git(up, "checkout", "-q", "feature")
+    git(up, "merge", "-q", "--no-ff", "-m", "Merge main into feature", "main")
+    head = git(up, "rev-parse", "HEAD")
+    git(up, "checkout", "-q", "main")
+    merge = _test_merge(up, main, head)
+    repo = _clone(up, tmp_path / "shallow", "--depth", "1", "--branch", "feature")
+    env = {**_github_env(tmp_path, main), "GITHUB_REF": "refs/pull/1/merge", "GITHUB_SHA": merge}
+    resolved = ci_history.resolve(repo, ci_env.detect(env), log=lambda _line: None)
+    assert resolved.head == head and resolved.base == main
+    assert "bad.py" in _diff_names(repo, resolved.base) and "main_only.py" not in _diff_names(repo, resolved.base)
+
+
+def test_gitlab_merged_results_diff_from_the_target_tip_not_the_diff_base(tmp_path: Path) -> None:
+    up, fork, main, feature = _upstream(tmp_path)
+    merged = _test_merge(up, main, feature, "refs/merge-requests/1/merge")
+    repo = _checkout_like_actions(up, tmp_path / "shallow", "refs/merge-requests/1/merge", depth=20)
+    env = {"GITLAB_CI": "true", "CI_MERGE_REQUEST_DIFF_BASE_SHA": fork, "CI_MERGE_REQUEST_TARGET_BRANCH_SHA": main,
+           "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main", "CI_MERGE_REQUEST_EVENT_TYPE": "merged_result"}
+    resolved = ci_history.resolve(repo, ci_env.detect(env), log=lambda _line: None)
+    assert (resolved.base, resolved.head) == (main, merged)
+    assert "main_only.py" not in _diff_names(repo, resolved.base) and "bad.py" in _diff_names(repo, resolved.base)
