@@ -33,6 +33,14 @@ EXIT_CODES = """exit codes:
 """
 
 
+CI_EPILOG = """writes into --output-dir:
+  sarif/airlock.sarif   SARIF 2.1.0, one run (category) per tool, split into airlock.partN.sarif at GitHub's limits
+  report.json report.html report.md junit.xml gl-sast-report.json (GitLab artifacts:reports:sast)
+on GitHub Actions also: $GITHUB_STEP_SUMMARY and ::error annotations
+
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see '{self.prog} --help')")
@@ -70,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html-output", metavar="FILE", type=Path, help="also write a self-contained HTML report")
     p.add_argument("--markdown-output", metavar="FILE", type=Path, help="also write a Markdown summary (PR comment)")
     p.add_argument("--junit-output", metavar="FILE", type=Path, help="also write JUnit XML for CI test tabs")
+    p.add_argument("--gitlab-sast-output", metavar="FILE", type=Path,
+                   help="also write GitLab's SAST report (artifacts:reports:sast)")
     p.add_argument("--offline", action="store_true", help="nothing may touch the network")
     p.add_argument("--run", metavar="CMD", action="append", help="runtime stage: a command to run in the sandbox "
                    "(repeatable; overrides [runtime] commands)")
@@ -80,6 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a registry image reference trivy pulls itself, no Docker daemon (repeatable)")
     img.add_argument("--image-cache-dir", metavar="DIR", type=Path, help="trivy's DB cache (overrides the policy)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    c = sub.add_parser(
+        "ci",
+        help="scan a pull or merge request in CI and write every report into one directory",
+        epilog=CI_EPILOG + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Scan the change of a pull or merge request. The base comes from the CI (GitHub Actions: "
+        "GITHUB_BASE_REF and the event payload; GitLab: CI_MERGE_REQUEST_DIFF_BASE_SHA) or --base. A shallow "
+        "clone is deepened until the merge base is present, or airlock stops with exit 2.",
+    )
+    c.add_argument("path", nargs="?", default=".", help="the repository root (default: .)")
+    c.add_argument("--base", metavar="REF", help="the base revision, instead of the CI's")
+    c.add_argument("--full", action="store_true", help="scan the whole tree (a push or scheduled run, no base)")
+    c.add_argument("--remote", metavar="NAME", default="origin", help="where missing history is fetched from "
+                   "(default: origin)")
+    c.add_argument("--stages", metavar="LIST", help=f"comma-separated, from {','.join(STAGES)} (default: policy)")
+    c.add_argument("--config", metavar="FILE", type=Path, help="an airlock.toml to use instead of the repo's")
+    c.add_argument("--fail-on", metavar="SEVERITY", help="override the policy's [gate] fail_on")
+    c.add_argument("--offline", action="store_true", help="nothing may touch the network (no git fetch either)")
+    c.add_argument("--output-dir", metavar="DIR", type=Path, default=Path("airlock-report"),
+                   help="where every report goes (default: airlock-report)")
     b = sub.add_parser("baseline", help="manage the baseline of accepted findings")
     bsub = b.add_subparsers(dest="baseline_command", parser_class=_Parser)
     bc = bsub.add_parser(
@@ -198,6 +228,7 @@ def _emit(args: argparse.Namespace, report: Report, sarif_limits: dict[str, int]
         (args.html_output, "html"),
         (args.markdown_output, "markdown"),
         (args.junit_output, "junit"),
+        (getattr(args, "gitlab_sast_output", None), "gitlab-sast"),
     )
     for path, name in extra:
         if path is not None:
@@ -237,7 +268,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         outputs = [
             p
             for p in (args.output, args.json_output, args.sarif_output, args.html_output, args.markdown_output,
-                      args.junit_output)
+                      args.junit_output, args.gitlab_sast_output)
             if p is not None
         ]
         display, on_event = _progress(True)
@@ -265,14 +296,19 @@ def _incomplete(report: Report, reason: str) -> Report:
 
 def _outputs_requested(args: argparse.Namespace) -> bool:
     return any(getattr(args, a, None) is not None for a in
-               ("output", "json_output", "sarif_output", "html_output", "markdown_output", "junit_output"))
+               ("output", "json_output", "sarif_output", "html_output", "markdown_output", "junit_output",
+                "gitlab_sast_output"))
 
 
 def _emit_interrupted(args: argparse.Namespace, reason: str) -> None:
     """Interrupted before a scan could start: the requested outputs still say so, as an incomplete report."""
-    if getattr(args, "command", None) != "scan" or not _outputs_requested(args):
+    command = getattr(args, "command", None)
+    if command not in ("scan", "ci") or (command == "scan" and not _outputs_requested(args)):
         return
-    mode = "diff" if args.base else "patch" if args.patch else "staged" if args.staged else "full"
+    if command == "ci":
+        mode = "full" if args.full else "diff"
+    else:
+        mode = "diff" if args.base else "patch" if args.patch else "staged" if args.staged else "full"
     report = Report(
         airlock_version=__version__,
         generated_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
@@ -282,7 +318,12 @@ def _emit_interrupted(args: argparse.Namespace, reason: str) -> None:
         findings=(),
     )
     try:
-        _emit(args, _incomplete(report, reason))
+        if command == "ci":
+            from airlock.pipeline.ci import write_outputs
+
+            write_outputs(_incomplete(report, reason), Path(args.output_dir), dict(os.environ))
+        else:
+            _emit(args, _incomplete(report, reason))
     except UsageError as exc:
         print(f"airlock: error: {exc}", file=sys.stderr)
 
@@ -342,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(argv)
             if args.command == "scan":
                 return cmd_scan(args)
+            if args.command == "ci":
+                from airlock.pipeline.ci import cmd_ci
+
+                return cmd_ci(args)
             if args.command == "baseline" and args.baseline_command == "create":
                 return cmd_baseline_create(args)
             parser.print_help(sys.stderr)

@@ -90,6 +90,16 @@ class Suppression:
 
 
 @dataclass(frozen=True)
+class Anchor:
+    """Where a finding with no file of its own is shown (SARIF, GitLab and annotations need a file and line):
+    the config line that declared the command or image, or the file the evidence names."""
+
+    path: str  # repository-relative, POSIX
+    line: int  # 1-based; 1 when only the file is known
+    why: str  # "declared the command", "named in the evidence"
+
+
+@dataclass(frozen=True)
 class Finding:
     stage: str
     tool: str
@@ -108,6 +118,7 @@ class Finding:
     suppression: Suppression | None = None
     sources: tuple[Source, ...] = ()
     evidence: tuple[str, ...] = ()
+    anchor: Anchor | None = None  # set only when path is "": see pipeline/anchors.py
 
 
 class ToolStatus(str, enum.Enum):

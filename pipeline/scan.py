@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from airlock.pipeline import __version__
+from airlock.pipeline.anchors import MAX_TEXT_BYTES, anchored
 from airlock.pipeline.fingerprint import assign
 from airlock.pipeline.gate import evaluate
 from airlock.pipeline.models import (
@@ -41,6 +42,7 @@ class ScanOptions:
     on_event: ProgressCallback | None = None  # progress display hook; see pipeline/runner.py
     today: dt.date | None = None  # for waiver expiry; None means today (UTC)
     read_baseline: bool = True  # False for `airlock baseline create`
+    anchor_fallback: str = ""  # the CI file that ran airlock: where findings of --run commands are shown
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:
@@ -114,6 +116,7 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
     stages = tuple(
         _stage_result(stage, runs[stage], gate.failing_stages, gate.errored_stages) for stage in options.stages
     )
+    findings = anchored(findings, _policy_texts(change, policy), _exists_in(change.workspace), options.anchor_fallback)
     target = Target(root=str(change.root), mode=change.mode, base=change.base, head=change.head, files=len(paths))
     return Report(
         airlock_version=__version__,
@@ -126,6 +129,44 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
         fail_on=policy.gate.fail_on.label,
         policy_source=policy.source,
     )
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        with path.open("rb") as fh:
+            return fh.read(MAX_TEXT_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _policy_texts(change: Change, policy: Policy) -> list[tuple[str, str]]:
+    """The file the policy came from, as (repository-relative path, text): where commands and images are declared."""
+    where = change.policy_dir or change.root
+    for name in ("airlock.toml", "pyproject.toml"):
+        if policy.source == name or policy.source.startswith(name + " "):
+            text = _read_text(where / name)
+            return [(name, text)] if text is not None else []
+    try:  # --config FILE: usable as a location only when it lives in the repository
+        rel = Path(policy.source).resolve().relative_to(change.root.resolve())
+    except (ValueError, OSError):
+        return []
+    text = _read_text(change.root / rel)
+    return [(rel.as_posix(), text)] if text is not None else []
+
+
+def _exists_in(workspace: Path) -> Callable[[str], bool]:
+    top = workspace.resolve()
+
+    def exists(rel: str) -> bool:
+        p = workspace / rel
+        try:
+            return p.is_file() and not p.is_symlink() and p.resolve().is_relative_to(top)
+        except (OSError, ValueError):
+            return False
+
+    return exists
 
 
 def _tool_run(r: ScanResult) -> ToolRun:

@@ -29,11 +29,12 @@ class GithubWriter:
         lines = []
         for f in view.gating(report):
             props = []
-            if f.path:
-                props.append(f"file={escape_property(f.path)}")
-                if f.start_line:
-                    props.append(f"line={f.start_line}")
-                    props.append(f"endLine={max(f.end_line, f.start_line)}")
+            path, start, end = view.location(f)  # a runtime finding shows at the line that declared its command
+            if path:
+                props.append(f"file={escape_property(path)}")
+                if start:
+                    props.append(f"line={start}")
+                    props.append(f"endLine={end}")
             props.append(f"title={escape_property(f'{f.rule_id} ({f.severity.label}, {f.tool})')}")
             lines.append(f"::{level} {','.join(props)}::{escape_data(f.message or f.rule_id)}")
         gate = report.gate

@@ -33,6 +33,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         else {"kind": f.suppression.kind, "justification": f.suppression.justification},
         "sources": [{"tool": s.tool, "rule_id": s.rule_id, "message": s.message} for s in f.sources],
         "evidence": list(f.evidence),
+        "anchor": None if f.anchor is None else {"path": f.anchor.path, "line": f.anchor.line, "why": f.anchor.why},
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airlock.reports.github import GithubWriter
+from airlock.reports.gitlab_sast import GitlabSastWriter
 from airlock.reports.html import HtmlWriter
 from airlock.reports.interface import ReportWriter
 from airlock.reports.json import JsonWriter
@@ -11,7 +12,7 @@ from airlock.reports.markdown import MarkdownWriter
 from airlock.reports.sarif import SarifWriter
 from airlock.reports.text import TextWriter
 
-FORMATS = ("text", "json", "sarif", "github", "html", "markdown", "junit")
+FORMATS = ("text", "json", "sarif", "github", "html", "markdown", "junit", "gitlab-sast")
 
 
 def writer_for(name: str, *, color: bool = False, link_base: str | None = None) -> ReportWriter:
@@ -29,4 +30,6 @@ def writer_for(name: str, *, color: bool = False, link_base: str | None = None) 
         return JsonWriter()
     if name == "sarif":
         return SarifWriter()
+    if name == "gitlab-sast":
+        return GitlabSastWriter()
     raise ValueError(f"unknown format {name!r}")

@@ -7,7 +7,9 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from airlock.pipeline.anchors import FALLBACK
 from airlock.pipeline.models import Finding, Report, Severity, ToolRun, ToolStatus
+from airlock.reports import view
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "airlock/v1"
@@ -63,16 +65,19 @@ def _result(f: Finding, rule_index: int) -> dict[str, Any]:
         "baselineState": "new" if f.new else "unchanged",
         "properties": {"severity": f.severity.label, "stage": f.stage, "cwe": list(f.cwe)},
     }
-    if f.path:
-        region: dict[str, Any] = {}
-        if f.start_line > 0:
-            region = {"startLine": f.start_line, "endLine": max(f.end_line, f.start_line)}
-            if f.snippet:
-                region["snippet"] = {"text": f.snippet}
-        location: dict[str, Any] = {"artifactLocation": {"uri": _uri(f.path), "uriBaseId": "%SRCROOT%"}}
-        if region:
-            location["region"] = region
-        result["locations"] = [{"physicalLocation": location}]
+    # Every result has a location (GitHub rejects one without): its file, else its anchor, else the policy file.
+    path, start, end = view.location(f)
+    region: dict[str, Any] = {}
+    if start > 0:
+        region = {"startLine": start, "endLine": end}
+        if f.snippet and f.path:
+            region["snippet"] = {"text": f.snippet}
+    location: dict[str, Any] = {"artifactLocation": {"uri": _uri(path or FALLBACK), "uriBaseId": "%SRCROOT%"}}
+    if region:
+        location["region"] = region
+    result["locations"] = [{"physicalLocation": location}]
+    if f.anchor is not None and not f.path:
+        result["locations"][0]["message"] = {"text": f.anchor.why}
     if f.suppression is not None:
         kind = "inSource" if f.suppression.kind in ("inline", "checkov-skip") else "external"
         result["suppressions"] = [

