@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airlock.reports.defectdojo import DefectDojoWriter
 from airlock.reports.github import GithubWriter
 from airlock.reports.html import HtmlWriter
 from airlock.reports.interface import ReportWriter
@@ -11,7 +12,7 @@ from airlock.reports.markdown import MarkdownWriter
 from airlock.reports.sarif import SarifWriter
 from airlock.reports.text import TextWriter
 
-FORMATS = ("text", "json", "sarif", "github", "html", "markdown", "junit")
+FORMATS = ("text", "json", "sarif", "github", "html", "markdown", "junit", "defectdojo")
 
 
 def writer_for(name: str, *, color: bool = False, link_base: str | None = None) -> ReportWriter:
@@ -29,4 +30,6 @@ def writer_for(name: str, *, color: bool = False, link_base: str | None = None) 
         return JsonWriter()
     if name == "sarif":
         return SarifWriter()
+    if name == "defectdojo":
+        return DefectDojoWriter()
     raise ValueError(f"unknown format {name!r}")
