@@ -84,7 +84,7 @@ def list_branches(repo: Path, pattern: str) -> dict[str, str]:
 
 def slug(branch: str) -> str:
     """A file name for a branch: readable, and unique thanks to a hash of the full name."""
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", branch).strip("._")[:60] or "branch"
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", branch).strip("._-")[:60] or "branch"
     return f"{readable}-{hashlib.sha256(branch.encode('utf-8', 'surrogateescape')).hexdigest()[:10]}"
 
 

@@ -96,10 +96,10 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         _stages(args.stages, Policy())  # a bad list is a usage error before any branch runs
     if args.config is not None and not args.config.is_file():
         raise UsageError(f"--config {args.config}: no such file")
+    part = shard_mod.resolve(args.shard, os.environ)
     repo = Git.toplevel(args.repo.resolve()) if args.repo.is_dir() else None
     if repo is None:
         raise UsageError(f"--repo {args.repo}: not a git repository")
-    part = shard_mod.resolve(args.shard, os.environ)
     found = list_branches(repo, args.branches)
     picked = part.pick(list(found))
     out: Path = args.output_dir

@@ -17,7 +17,7 @@ from airlock.pipeline import __version__
 from airlock.pipeline.errors import UsageError
 from airlock.pipeline.history.store import BranchRecord, FindingRecord, History, NightCount
 from airlock.pipeline.models import Severity
-from airlock.pipeline.nightly import BranchOutcome, OpenFinding, slug, write_atomic
+from airlock.pipeline.nightly import REPORT_FILES, BranchOutcome, OpenFinding, slug, write_atomic
 from airlock.reports.dashboard import render_dashboard
 
 SCHEMA_VERSION = 1
@@ -145,11 +145,14 @@ def _outcome(entry: dict[str, Any]) -> BranchOutcome:
         for f in entry.get("findings") or []
         if isinstance(f, dict)
     )
-    reports = entry.get("reports") if isinstance(entry.get("reports"), dict) else {}
+    branch = _str(entry.get("branch"))
+    verdict = _str(entry.get("verdict"))
+    # Report links are rebuilt, never taken from the file: a shard's JSON cannot point the dashboard elsewhere.
+    listed = entry.get("reports") if isinstance(entry.get("reports"), dict) else {}
+    reports = {fmt: f"branches/{slug(branch)}/{name}" for fmt, name in REPORT_FILES if fmt in (listed or {})}
     return BranchOutcome(
-        _str(entry.get("branch")), _str(entry.get("verdict")) or "error", _str(entry.get("head")),
-        _str(entry.get("base")), _str(entry.get("error")), findings,
-        {k: v for k, v in (reports or {}).items() if isinstance(k, str) and isinstance(v, str)},
+        branch, verdict if verdict in ("passed", "failed", "error") else "error", _str(entry.get("head")),
+        _str(entry.get("base")), _str(entry.get("error")), findings, reports,
     )
 
 
