@@ -132,3 +132,19 @@ def test_usage_errors_are_one_line_exit_2(argv: list[str], needle: str, capsys: 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_shipped_ci_templates_shard_the_same_way() -> None:
+    import yaml
+
+    ci = Path(__file__).resolve().parent.parent / "ci" / "nightly"
+    gha = yaml.safe_load((ci / "github-actions.yml").read_text(encoding="utf-8"))
+    matrix = gha["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+    runs = " ".join(step.get("run", "") for step in gha["jobs"]["shard"]["steps"])
+    assert f"--shard ${{{{ matrix.shard }}}}/{len(matrix)}" in runs and matrix == list(range(1, len(matrix) + 1))
+    assert "airlock nightly merge" in " ".join(s.get("run", "") for s in gha["jobs"]["merge"]["steps"])
+    gl = yaml.safe_load((ci / "gitlab-ci.yml").read_text(encoding="utf-8"))
+    assert isinstance(gl["airlock-nightly"]["parallel"], int) and "--shard" not in str(gl["airlock-nightly"])
+    job, merge = yaml.safe_load_all((ci / "k8s-indexed-job.yaml").read_text(encoding="utf-8"))
+    assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == job["spec"]["parallelism"]
+    assert "$JOB_COMPLETION_INDEX" in str(job) and "airlock nightly merge" in str(merge)
