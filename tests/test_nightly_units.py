@@ -148,3 +148,22 @@ def test_shipped_ci_templates_shard_the_same_way() -> None:
     job, merge = yaml.safe_load_all((ci / "k8s-indexed-job.yaml").read_text(encoding="utf-8"))
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == job["spec"]["parallelism"]
     assert "$JOB_COMPLETION_INDEX" in str(job) and "airlock nightly merge" in str(merge)
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_progress_bar_on_a_terminal_lines_elsewhere(live: bool) -> None:
+    import io
+
+    from airlock.reports.nightly_progress import NightlyProgress
+
+    stream = io.StringIO()
+    with NightlyProgress(2, stream, live=live) as p:
+        p.on_event("semgrep", "sast", "batch", "running")
+        p.on_branch("agent/\u202eevil", "failed", 1, 2)
+        p.on_event("semgrep", "sast", "batch", "ok")
+        p.on_branch("agent/ok", "passed", 2, 2)
+    text = stream.getvalue()
+    assert "\u202e" not in text and "\\u202eevil" in text and "agent/ok" in text
+    if not live:
+        assert text.splitlines() == ["airlock nightly: [1/2] agent/\\u202eevil: failed",
+                                     "airlock nightly: [2/2] agent/ok: passed"]
