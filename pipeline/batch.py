@@ -162,8 +162,10 @@ def run_plans(
                     if os.access(src / rel, os.X_OK):
                         dest.chmod(0o755)
             slots = {slot: key for key, slot in seen.items()}
-            # One run does the work of len(members): it gets their time, and an error sends them back to solo.
-            tool = replace(first.ctx.tool, timeout_s=first.ctx.tool.timeout_s * len(members))
+            # The union reads len(seen) files where the largest member reads `most`: it gets that many times the
+            # tool's timeout, and a timeout (or any error) sends every member back to a run of its own.
+            most = max(len(m.files) for m in members)
+            tool = replace(first.ctx.tool, timeout_s=first.ctx.tool.timeout_s * max(1, -(-len(seen) // most)))
             ctx = replace(first.ctx, workspace=tree, paths=tuple(s + rel for (rel, _d), s in seen.items()),
                           tool=tool, change=None)
             union_jobs.append(Job(first.scanner, ctx, "batch"))

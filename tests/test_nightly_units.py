@@ -167,3 +167,64 @@ def test_progress_bar_on_a_terminal_lines_elsewhere(live: bool) -> None:
     if not live:
         assert text.splitlines() == ["airlock nightly: [1/2] agent/\\u202eevil: failed",
                                      "airlock nightly: [2/2] agent/ok: passed"]
+
+
+class _FakePerFile:
+    """A stand-in at airlock's own Scanner boundary: one finding per target; errors on any file named poison.py."""
+
+    name = "bandit"  # a per-file tool, so its jobs are shared
+    stage = "sast"
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, ...]] = []
+
+    def targets(self, ctx):  # type: ignore[no-untyped-def]
+        return tuple(p for p in ctx.paths if p.endswith(".py"))
+
+    def run(self, ctx, targets):  # type: ignore[no-untyped-def]
+        self.runs.append(tuple(targets))
+        if any(t.endswith("poison.py") for t in targets):
+            return ScanResult(self.name, self.stage, ToolStatus.ERROR, error="tool crashed")
+        found = tuple(Finding("sast", "bandit", "B1", (ctx.workspace / t).read_text(), Severity.LOW, t, 1)
+                      for t in targets)
+        return ScanResult(self.name, self.stage, ToolStatus.OK, found)
+
+
+def _plans(tmp_path: Path, trees: list[dict[str, str]], scanner: _FakePerFile):  # type: ignore[no-untyped-def]
+    from airlock.pipeline.policy import ToolConfig
+    from airlock.pipeline.review import Trusted
+    from airlock.pipeline.runner import Job
+    from airlock.pipeline.scan import Plan
+    from airlock.scanners.interface import ScanContext
+
+    plans = []
+    for i, files in enumerate(trees):
+        ws = tmp_path / f"ws{i}"
+        for rel, text in files.items():
+            (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+            (ws / rel).write_text(text)
+        ctx = ScanContext(workspace=ws, paths=tuple(files), tool=ToolConfig())
+        plans.append(Plan((Job(scanner, ctx),), tuple(files), {}, Trusted()))
+    return plans
+
+
+def test_shared_run_serves_each_plan_its_own_files(tmp_path: Path) -> None:
+    from airlock.pipeline.batch import run_plans
+
+    s = _FakePerFile()
+    trees = [{"a.py": "same", "b.py": "one"}, {"a.py": "same", "b.py": "two"}, {"c.py": "three"}]
+    results = run_plans(_plans(tmp_path, trees, s))
+    assert len(s.runs) == 1 and len(s.runs[0]) == 4  # a.py once (same content), b.py twice, c.py
+    got = [sorted((f.path, f.message) for f in r[0].findings) for r in results]
+    assert got == [[("a.py", "same"), ("b.py", "one")], [("a.py", "same"), ("b.py", "two")], [("c.py", "three")]]
+
+
+def test_a_failing_shared_run_falls_back_to_one_run_per_plan(tmp_path: Path) -> None:
+    from airlock.pipeline.batch import run_plans
+
+    s = _FakePerFile()
+    trees = [{"a.py": "fine"}, {"poison.py": "boom"}, {"c.py": "also fine"}]
+    results = run_plans(_plans(tmp_path, trees, s))
+    assert len(s.runs) == 4  # the union, then each plan alone
+    assert [r[0].status for r in results] == [ToolStatus.OK, ToolStatus.ERROR, ToolStatus.OK]
+    assert [f.path for f in results[0][0].findings] == ["a.py"] and results[1][0].error == "tool crashed"
