@@ -14,7 +14,7 @@ from airlock.pipeline import shard as shard_mod
 from airlock.pipeline.errors import UsageError
 from airlock.pipeline.git import Git
 from airlock.pipeline.history.store import History, default_url
-from airlock.pipeline.models import Change
+from airlock.pipeline.models import Change, Severity
 from airlock.pipeline.nightly import list_branches, run_nightly
 from airlock.pipeline.nightly_summary import exit_code, merge_shards, summarize
 from airlock.pipeline.policy import Policy
@@ -94,6 +94,11 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be 1 or more")
     if args.stages is not None:
         _stages(args.stages, Policy())  # a bad list is a usage error before any branch runs
+    if args.fail_on is not None:
+        try:
+            Severity.parse(args.fail_on)
+        except ValueError as exc:
+            raise UsageError(f"--fail-on: {exc}") from None
     if args.config is not None and not args.config.is_file():
         raise UsageError(f"--config {args.config}: no such file")
     part = shard_mod.resolve(args.shard, os.environ)

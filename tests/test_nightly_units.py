@@ -123,6 +123,7 @@ def test_split_gives_each_member_its_own_files_only() -> None:
     (["nightly", "--branches", "agent/*", "--shard", "5/3"], "--shard"),
     (["nightly", "--branches", "agent/*", "--stages", "sast,bogus"], "unknown stage"),
     (["nightly", "--branches", "agent/*", "--repo", "/nonexistent-dir"], "not a git repository"),
+    (["nightly", "--branches", "agent/*", "--fail-on", "severe"], "--fail-on"),
     (["history"], "history needs a question"),
     (["history", "first-seen", "zz", "--history-db", "sqlite:///:memory:"], "not a fingerprint"),
 ])
