@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--stages", metavar="LIST", help="comma-separated stages (default: policy)")
     bc.add_argument("--config", metavar="FILE", type=Path, help="an airlock.toml to use instead of the repo's")
     bc.add_argument("--offline", action="store_true", help="nothing may touch the network")
+    from airlock.pipeline.nightly_cmd import add_parsers
+
+    add_parsers(sub, _Parser)
     return parser
 
 
@@ -389,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
                 return cmd_ci(args)
             if args.command == "baseline" and args.baseline_command == "create":
                 return cmd_baseline_create(args)
+            if args.command in ("nightly", "history"):
+                from airlock.pipeline import nightly_cmd
+
+                return nightly_cmd.cmd_nightly(args) if args.command == "nightly" else nightly_cmd.cmd_history(args)
             parser.print_help(sys.stderr)
             return 2
     except UsageError as exc:

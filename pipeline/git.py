@@ -81,6 +81,10 @@ class Git:
             raise UsageError(f"unknown revision {rev!r}: name a branch, tag or commit that exists in {self.root}")
         return done.stdout.strip()
 
+    def refs(self, *prefixes: str) -> list[str]:
+        """Full ref names under the prefixes (refs/heads, refs/remotes), as git sorts them."""
+        return self._run("for-each-ref", "--format=%(refname)", *prefixes).stdout.splitlines()
+
     def has_commits(self) -> bool:
         return self._run("rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode == 0
 

@@ -24,7 +24,7 @@ from airlock.pipeline.models import (
 )
 from airlock.pipeline.policy import Policy
 from airlock.pipeline.redact import redact
-from airlock.pipeline.review import load_trusted, review
+from airlock.pipeline.review import Trusted, load_trusted, review
 from airlock.pipeline.runner import Job, ProgressCallback, run_jobs
 from airlock.scanners.interface import ScanContext, Scanner
 from airlock.scanners.registry import all_scanners
@@ -49,7 +49,18 @@ def _excluded(path: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(path, pat) for pat in patterns)
 
 
-def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequence[Scanner] | None = None) -> Report:
+@dataclass(frozen=True)
+class Plan:
+    """The jobs one scan runs, and what assembling their results into a report needs."""
+
+    jobs: tuple[Job, ...]
+    paths: tuple[str, ...]
+    path_map: dict[str, str]  # base path -> head path, so a moved file's old findings still match
+    trusted: Trusted
+
+
+def plan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequence[Scanner] | None = None) -> Plan:
+    """The head jobs (and base jobs, in diff modes) of a scan; nothing runs yet."""
     scanners = [
         s
         for s in (scanners if scanners is not None else all_scanners())
@@ -87,7 +98,19 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
             for s in scanners
             if s.stage in DIFFABLE_STAGES
         ]
-    results = run_jobs(jobs, on_event=options.on_event)
+    return Plan(tuple(jobs), paths, path_map, trusted)
+
+
+def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequence[Scanner] | None = None) -> Report:
+    p = plan(change, policy, options, scanners)
+    return assemble(change, policy, options, p, run_jobs(p.jobs, on_event=options.on_event))
+
+
+def assemble(
+    change: Change, policy: Policy, options: ScanOptions, p: Plan, results: Sequence[ScanResult]
+) -> Report:
+    """The plan's results (in the order of its jobs) -> fingerprints, new/old, review, gate -> Report."""
+    jobs = p.jobs
     head = [r for j, r in zip(jobs, results, strict=True) if j.label == "head"]
     base = {r.tool: r for j, r in zip(jobs, results, strict=True) if j.label == "base"}
 
@@ -101,11 +124,11 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
                 f"{tool} could not scan the base ({r.error.splitlines()[0] if r.error else 'error'}); "
                 "all its findings count as new"
             )
-        known.update(f.fingerprint for f in assign(r.findings, path_map))
+        known.update(f.fingerprint for f in assign(r.findings, p.path_map))
     findings = [redact(replace(f, new=f.fingerprint not in known)) for f in findings]
     src = SourceLines(change.workspace)
     today = options.today or dt.datetime.now(dt.timezone.utc).date()
-    reviewed = review(findings, change, trusted, src.line, today)
+    reviewed = review(findings, change, p.trusted, src.line, today)
     findings = list(reviewed.findings)
     for r in head:
         notes.extend(r.notes)
@@ -117,7 +140,7 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
         _stage_result(stage, runs[stage], gate.failing_stages, gate.errored_stages) for stage in options.stages
     )
     findings = anchored(findings, _policy_texts(change, policy), _exists_in(change.workspace), options.anchor_fallback)
-    target = Target(root=str(change.root), mode=change.mode, base=change.base, head=change.head, files=len(paths))
+    target = Target(root=str(change.root), mode=change.mode, base=change.base, head=change.head, files=len(p.paths))
     return Report(
         airlock_version=__version__,
         generated_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airlock.reports.defectdojo import DefectDojoWriter
 from airlock.reports.github import GithubWriter
 from airlock.reports.gitlab_sast import GitlabSastWriter
 from airlock.reports.html import HtmlWriter
@@ -12,7 +13,7 @@ from airlock.reports.markdown import MarkdownWriter
 from airlock.reports.sarif import SarifWriter
 from airlock.reports.text import TextWriter
 
-FORMATS = ("text", "json", "sarif", "github", "html", "markdown", "junit", "gitlab-sast")
+FORMATS = ("text", "json", "sarif", "github", "html", "markdown", "junit", "gitlab-sast", "defectdojo")
 
 
 def writer_for(name: str, *, color: bool = False, link_base: str | None = None) -> ReportWriter:
@@ -32,4 +33,6 @@ def writer_for(name: str, *, color: bool = False, link_base: str | None = None) 
         return SarifWriter()
     if name == "gitlab-sast":
         return GitlabSastWriter()
+    if name == "defectdojo":
+        return DefectDojoWriter()
     raise ValueError(f"unknown format {name!r}")

@@ -1,0 +1,12 @@
+"""Alembic's environment, run programmatically by store.migrate() on the connection it hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from airlock.pipeline.history.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()
