@@ -271,8 +271,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
         where = "from the base revision" if change.mode in ("diff", "staged") else ""
         policy = _load_policy(args, change.policy_dir or change.root, change.root, where)
         if args.run:
-            from dataclasses import replace
-
             policy = replace(policy, runtime=replace(policy.runtime, commands=tuple(args.run)))
         stages = _stages(args.stages, policy)
         outputs = [
