@@ -78,10 +78,10 @@ class TextWriter:
                 cells: tuple[str, ...] = (
                     stage.name,
                     terminal(tool.tool),
-                    "skipped: nothing in the change for it" if skipped else tool.status.value,
+                    tool.status.value,
                     "" if skipped else f"{tool.duration_s:.1f}s",
                     terminal(tool.version)[:24],
-                    "" if skipped else counts,
+                    "- (nothing in the change for it)" if skipped else counts,
                 )
                 rows.append((cells, "" if skipped else tool.error))
         widths = [max(len(c[i]) for c in [head, *(r for r, _ in rows)]) for i in range(len(head) - 1)]
