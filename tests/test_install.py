@@ -11,11 +11,18 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib.metadata import requires
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from tests.conftest import FIXTURES, ROOT, write_files
 
@@ -154,3 +161,14 @@ def test_a_wheel_in_a_fresh_venv_gives_a_working_airlock(wheel: Path, tmp_path: 
     assert where.stdout.strip().startswith(str(site)), where.stdout
     done = _run([str(venv / "bin" / "airlock"), "doctor", "--no-sandbox"], tmp_path, None)
     assert "semgrep" in done.stdout and "strace" in done.stdout, done.stdout + done.stderr
+
+
+def test_airlock_pins_nothing_checkov_pins() -> None:
+    """checkov pins packaging (<24) and boto3 (==); pre-commit's virtualenv needs a newer packaging. airlock adds no
+    constraint of its own on either, so pip resolves the hook's venv exactly as it resolves checkov alone."""
+    ours = {Requirement(r).name.lower() for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "dependencies"]}
+    pinned = {Requirement(r).name.lower() for r in requires("checkov") or []
+              if "extra ==" not in r and any(op in r for op in ("==", "<", "~="))}
+    assert "packaging" in pinned  # the conflict this guards against still exists upstream
+    assert not ours & (pinned - {"pyyaml"}), sorted(ours & pinned)  # PyYAML: ours is >=6, theirs <7,>=6
