@@ -15,7 +15,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The sample agent change fails the gate on purpose (exit 1); the demo succeeds when the gate says so.
+# `airlock doctor` first: a missing strace or a host that cannot build the sandbox stops here, with the fix.
 demo: install
+	@$(AIRLOCK) doctor
 	@$(AIRLOCK) scan fixtures/demo/project --patch fixtures/demo/agent-change.patch \
 		--json-output out/demo-report.json --sarif-output out/demo-report.sarif \
 		--html-output out/demo-report.html --markdown-output out/demo-summary.md; \

@@ -22,14 +22,27 @@ from airlock.pipeline.models import STAGES, GateResult, Report, Severity, Target
 from airlock.pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy, with_trusted_tool_paths
 from airlock.pipeline.runner import ProgressCallback
 from airlock.pipeline.scan import ScanOptions, scan
+from airlock.pipeline.waive import DEFAULT_DAYS
+from airlock.pipeline.waivers import FILENAME as WAIVERS_FILE
 from airlock.reports.escape import clean
 from airlock.reports.registry import FORMATS, writer_for
 from airlock.reports.sarif import SarifWriter
 
 EXIT_CODES = """exit codes:
-  0  the gate passed
+  0  the gate passed (with --exit-zero: also when it failed; the report still says FAILED)
   1  the gate failed: new findings at or above the policy's threshold
   2  no verdict: bad usage or config, or a stage that errored, crashed, timed out or whose tool is missing
+     (--exit-zero never turns this into 0: a scanner error is never a pass)
+"""
+EXAMPLES = """examples:
+  airlock doctor                                  check every tool and the sandbox on this machine
+  airlock scan .                                  scan the whole tree
+  airlock scan --base origin/main                 scan only what this branch changed (pull request CI)
+  airlock scan --staged --stages sast,iac         the staged change, as the pre-commit hook does
+  airlock scan --patch agent.diff --html-output out/report.html
+  airlock scan . --exit-zero --sarif-output out/airlock.sarif   advisory: report, never block
+  airlock baseline create .                       accept today's findings; only new ones gate
+  airlock waive . --fingerprint 3f2a... --reason 'constant input' --owner you@example.com
 """
 
 
@@ -50,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="airlock",
         description="A security gate for changes written by AI coding agents.",
-        epilog=EXIT_CODES,
+        epilog=EXAMPLES + "\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"airlock {__version__}")
@@ -58,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "scan",
         help="scan a change and gate it",
-        epilog=EXIT_CODES,
+        epilog=EXAMPLES + "\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Scan a directory, a revision range, a patch or the staged files.",
     )
@@ -90,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a registry image reference trivy pulls itself, no Docker daemon (repeatable)")
     img.add_argument("--image-cache-dir", metavar="DIR", type=Path, help="trivy's DB cache (overrides the policy)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress and no report on stdout, only the one-line verdict on stderr "
+                   "(the --*-output files are still written)")
+    p.add_argument("--exit-zero", action="store_true",
+                   help="advisory mode: exit 0 when the gate fails (the report still says FAILED); "
+                   "no verdict (a stage error) still exits 2")
     c = sub.add_parser(
         "ci",
         help="scan a pull or merge request in CI and write every report into one directory",
@@ -110,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--offline", action="store_true", help="nothing may touch the network (no git fetch either)")
     c.add_argument("--output-dir", metavar="DIR", type=Path, default=Path("airlock-report"),
                    help="where every report goes (default: airlock-report)")
-    b = sub.add_parser("baseline", help="manage the baseline of accepted findings")
+    b = sub.add_parser("baseline", help="manage the baseline of accepted findings",
+                       description=f"baseline create [PATH]: record today's findings in PATH/{BASELINE_FILE}.")
     bsub = b.add_subparsers(dest="baseline_command", parser_class=_Parser)
     bc = bsub.add_parser(
         "create",
@@ -122,6 +142,27 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--stages", metavar="LIST", help="comma-separated stages (default: policy)")
     bc.add_argument("--config", metavar="FILE", type=Path, help="an airlock.toml to use instead of the repo's")
     bc.add_argument("--offline", action="store_true", help="nothing may touch the network")
+    w = sub.add_parser(
+        "waive",
+        help=f"accept one finding for a while: add a waiver to {WAIVERS_FILE}",
+        description=f"Add a [[waiver]] to PATH/{WAIVERS_FILE}. In diff modes waivers are read from the base "
+        "revision: commit the file to the base branch.",
+    )
+    w.add_argument("path", nargs="?", default=".", help="the repository (default: .)")
+    what = w.add_argument_group("which findings (at least one)")
+    what.add_argument("--fingerprint", metavar="HEX", help="one finding's fingerprint (the reports show it)")
+    what.add_argument("--rule", metavar="ID", help="every finding of this rule id")
+    w.add_argument("--reason", required=True, help="why this finding is acceptable")
+    w.add_argument("--owner", required=True, help="who answers for it (an email)")
+    w.add_argument("--expires", metavar="YYYY-MM-DD", help=f"the last day it applies (default: in {DEFAULT_DAYS} days)")
+    w.add_argument("--glob", metavar="GLOB", help="only paths matching this glob (default: every path)")
+    d = sub.add_parser(
+        "doctor",
+        help="check every tool and the runtime sandbox on this machine",
+        description="List each tool airlock runs with its version and path, and whether the runtime sandbox can be "
+        "built here, with the fix for each problem. Exit 0 when every required tool works, 1 otherwise.",
+    )
+    d.add_argument("--no-sandbox", action="store_true", help="skip building a test sandbox (tools only)")
     from airlock.pipeline.nightly_cmd import add_parsers
 
     add_parsers(sub, _Parser)
@@ -236,7 +277,7 @@ def _emit(args: argparse.Namespace, report: Report, sarif_limits: dict[str, int]
     for path, name in extra:
         if path is not None:
             _write(path, writer_for(name, link_base=link_base).render(report))
-    if args.output is None:
+    if args.output is None and not getattr(args, "quiet", False):
         # Files first: after SIGHUP (or a CI runner going away) stdout may be gone, and the files must exist.
         try:
             sys.stdout.write(writer_for(args.format, color=color, link_base=link_base).render(report))
@@ -264,8 +305,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
         where = "from the base revision" if change.mode in ("diff", "staged") else ""
         policy = _load_policy(args, change.policy_dir or change.root, change.root, where)
         if args.run:
-            from dataclasses import replace
-
             policy = replace(policy, runtime=replace(policy.runtime, commands=tuple(args.run)))
         stages = _stages(args.stages, policy)
         outputs = [
@@ -274,7 +313,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                       args.junit_output, args.gitlab_sast_output)
             if p is not None
         ]
-        display, on_event = _progress(True)
+        display, on_event = _progress(not args.quiet)
         options = ScanOptions(
             stages=stages,
             offline=args.offline,
@@ -286,8 +325,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
     reason = proc.cancelled()
     if reason is not None:
         report = _incomplete(report, reason)
+    if args.exit_zero and report.gate.verdict == "failed":
+        note = "advisory mode (--exit-zero): the gate failed, and airlock exits 0"
+        report = replace(report, notes=(*report.notes, note))
     _emit(args, report)
-    return report.gate.exit_code
+    code = report.gate.exit_code
+    if args.quiet:
+        counts = f"{len(report.gate.gating)} gating finding(s)" if report.gate.verdict == "failed" else ""
+        why = counts or (clean(report.gate.reasons[0]) if report.gate.reasons else "")
+        print(f"airlock: gate {report.gate.verdict}" + (f": {why}" if why else ""), file=sys.stderr)
+    return 0 if args.exit_zero and code == 1 else code
 
 
 def _incomplete(report: Report, reason: str) -> Report:
@@ -349,6 +396,33 @@ def cmd_baseline_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_waive(args: argparse.Namespace) -> int:
+    from airlock.pipeline import waive
+
+    if not (args.fingerprint or args.rule):
+        raise UsageError("waive: name the finding with --fingerprint HEX (from the report) or --rule ID")
+    repo = Path(args.path)
+    if not repo.is_dir():
+        raise UsageError(f"waive: {repo} is not a directory; give the repository's path")
+    today = dt.datetime.now(dt.timezone.utc).date()
+    text = waive.entry(reason=args.reason, owner=args.owner, expires=waive.expiry(args.expires, today),
+                       fingerprint=args.fingerprint, rule=args.rule, path=args.glob)
+    target = waive.default_file(repo)
+    waive.add(target, text)
+    print(f"airlock: added a waiver to {clean(str(target))}; commit it (to the base branch for diff scans)",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from airlock.pipeline import doctor
+    from airlock.pipeline.policy import Policy
+
+    checks = doctor.run_checks(with_trusted_tool_paths(Policy()), sandbox=not args.no_sandbox)
+    sys.stdout.write(clean(doctor.render(checks), keep_newlines=True))
+    return doctor.exit_code(checks)
+
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -390,14 +464,22 @@ def main(argv: list[str] | None = None) -> int:
                 from airlock.pipeline.ci import cmd_ci
 
                 return cmd_ci(args)
-            if args.command == "baseline" and args.baseline_command == "create":
-                return cmd_baseline_create(args)
+            if args.command == "baseline":
+                if args.baseline_command == "create":
+                    return cmd_baseline_create(args)
+                raise UsageError("baseline: name a subcommand: airlock baseline create [PATH]")
+            if args.command == "waive":
+                return cmd_waive(args)
+            if args.command == "doctor":
+                return cmd_doctor(args)
             if args.command in ("nightly", "history"):
                 from airlock.pipeline import nightly_cmd
 
                 return nightly_cmd.cmd_nightly(args) if args.command == "nightly" else nightly_cmd.cmd_history(args)
-            parser.print_help(sys.stderr)
-            return 2
+            raise UsageError(
+                "name a command: airlock scan, ci, baseline create, waive, doctor, nightly or history "
+                "(see 'airlock --help')"
+            )
     except UsageError as exc:
         print(f"airlock: error: {clean(str(exc))}", file=sys.stderr)  # one line, even with a hostile name in it
         return 2

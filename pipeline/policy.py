@@ -283,6 +283,12 @@ def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: boo
         if name not in KNOWN_TOOLS:
             raise _Bad(f"unknown tool 'tools.{name}' (known: {', '.join(KNOWN_TOOLS)})")
         fields = _fields(f"tools.{name}.", _table(f"tools.{name}", tbl), _TOOL_KEYS)
+        if name == "strace" and set(fields) - {"path"}:
+            # strace is the runtime stage's tracer, not a scanner of its own: it has no timeout, switch or rules.
+            raise _Bad(
+                f"tools.strace.{sorted(set(fields) - {'path'})[0]} is not a setting: [tools.strace] takes only path "
+                "(set timeout_s or enabled under [tools.bwrap], the runtime stage)"
+            )
         if "path" in fields and not trusted:
             raise _refuse_program(f"tools.{name}.path")
         if "rules" in fields:

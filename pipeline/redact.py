@@ -64,9 +64,12 @@ def redact(f: Finding) -> Finding:
             evidence=tuple(mask_credentials(e) for e in f.evidence),
         )
         return f if masked == f else masked
+    # Runtime evidence is airlock's own record (the command, a traced call) with its canaries already masked:
+    # hiding every quoted literal there would garble the command a reviewer must read, so only shapes go.
+    literal = (lambda e: e) if f.stage == "runtime" else _mask_literals
     return replace(
         f,
         snippet=mask_credentials(_mask_literals(f.snippet)),
         message=mask_credentials(_mask_literals(f.message)),
-        evidence=tuple(mask_credentials(_mask_literals(e)) for e in f.evidence),
+        evidence=tuple(mask_credentials(literal(e)) for e in f.evidence),
     )

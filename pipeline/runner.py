@@ -30,12 +30,8 @@ def _run_one(job: Job) -> ScanResult:
     try:
         targets = job.scanner.targets(job.ctx)
         if not targets:
-            return ScanResult(
-                job.scanner.name,
-                job.scanner.stage,
-                ToolStatus.SKIPPED,
-                error="nothing in the change applies to this tool",
-            )
+            # Not an error: the status says it all, and writers label it "skipped", never "error:".
+            return ScanResult(job.scanner.name, job.scanner.stage, ToolStatus.SKIPPED)
         result = job.scanner.run(job.ctx, targets)
         return replace(result, duration_s=time.monotonic() - start)
     except proc.Cancelled:

@@ -80,6 +80,7 @@ def plan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
             runtime=policy.runtime,
             change=change,
             output_dir=options.output_dir,
+            tracer=policy.tool("strace"),
         )
 
     jobs = [Job(s, ctx(change.workspace, paths, s)) for s in scanners]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,10 @@ class HtmlWriter:
         if t.mode == "diff":
             scope = f"diff {(t.base or '')[:12]}..{(t.head or '')[:12]}"
         template = _environment().get_template("report.html.j2")
+        # Counted from the merged findings (a finding seen by two tools counts once, for its reporting tool),
+        # so the stage table adds up to the findings total.
+        tool_counts = Counter((f.stage, f.tool) for f in report.findings)
+        listed = {(s.name, t.tool) for s in report.stages for t in s.tools}
         return template.render(
             report=report,
             scope=scope,
@@ -98,4 +103,7 @@ class HtmlWriter:
             is_gating=lambda f: view.is_gating(report, f),
             snippet_lines=snippet_lines,
             evidence=split_evidence,
+            tool_counts=tool_counts,
+            other_counts=sorted((k, n) for k, n in tool_counts.items() if k not in listed),
+            next_steps=view.next_steps(report),
         )

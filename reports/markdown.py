@@ -42,6 +42,14 @@ def _link(f: Finding, link_base: str | None) -> str:
     return f"[{label}](<{url}>)"
 
 
+def _command(cmd: str) -> str:
+    """A command as a code span (copyable as is); escaped prose when a backtick would end the span."""
+    if not cmd:
+        return ""
+    text = terminal(cmd)
+    return f": `{text}`" if "`" not in text else f": {md_text(text)}"
+
+
 class MarkdownWriter:
     name = "markdown"
 
@@ -56,6 +64,7 @@ class MarkdownWriter:
         head = [f"## airlock: gate {_VERDICT.get(gate.verdict, gate.verdict)}", ""]
         head += [f"- {md_text(r, 500)}" for r in gate.reasons]
         head += [f"- ⚠️ {md_text(w, 500)}" for w in gate.warnings]
+        head += ["", "**Next**", ""] + [f"- {md_text(step)}{_command(cmd)}" for step, cmd in view.next_steps(report)]
         head += ["", f"Policy: {md_text(report.policy_source)}, `fail_on = {report.fail_on}`", ""]
         head += ["| stage | status | tools | time |", "|---|---|---|---:|"]
         for s in report.stages:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from itertools import groupby
 
 from airlock.pipeline.gate import severity_counts
-from airlock.pipeline.models import Finding, Report, Severity
+from airlock.pipeline.models import Finding, Report, Severity, ToolStatus
+from airlock.reports import view
 from airlock.reports.escape import terminal
 
 _COLORS = {
@@ -39,21 +40,10 @@ class TextWriter:
         out.append(f"airlock {report.airlock_version}: {terminal(t.root)} ({scope}, {t.files} files)")
         out.append(f"policy: {terminal(report.policy_source)}, fail_on = {report.fail_on}")
         out.append("")
-        out.append(f"{'stage':<9} {'tool':<9} {'status':<8} {'time':>7}  {'version':<10} findings")
-        for stage in report.stages:
-            if not stage.tools:
-                out.append(f"{stage.name:<9} {'-':<9} {stage.status:<8} {'':>7}")
-            for tool in stage.tools:
-                mine = [f for f in report.findings if f.stage == stage.name and f.tool == tool.tool]
-                counts = ", ".join(f"{n} {sev}" for sev, n in severity_counts(mine).items() if n) or "-"
-                out.append(
-                    f"{stage.name:<9} {tool.tool:<9} {tool.status.value:<8} {tool.duration_s:>6.1f}s"
-                    f"  {terminal(tool.version)[:10]:<10} {counts}"
-                )
-                if tool.error:
-                    out.append(f"{'':<9} {self._c('1;33', 'error:')} {terminal(tool.error)[:500]}")
+        out.extend(self._table(report))
         out.append("")
-        by_path = sorted(report.findings, key=lambda f: (f.path, f.start_line, f.rule_id))
+        # Within a file (and among runtime findings, which have none) the most severe comes first.
+        by_path = sorted(report.findings, key=lambda f: (f.path, f.start_line, -f.severity, f.rule_id))
         for path, group in groupby(by_path, key=lambda f: f.path):
             out.append(self._c("1", terminal(path) or "(no file)"))
             for f in group:
@@ -69,7 +59,45 @@ class TextWriter:
         out.append(self._c(_VERDICT_COLORS.get(gate.verdict, "1"), f"gate: {gate.verdict.upper()}"))
         out.extend(f"  - {terminal(r)}" for r in gate.reasons)
         out.extend(f"  ! {terminal(w)}" for w in gate.warnings)
+        out.append("next:")
+        for step, cmd in view.next_steps(report):
+            out.append(f"  - {terminal(step)}" + (f": {terminal(cmd)}" if cmd else ""))
         return "\n".join(out) + "\n"
+
+    def _table(self, report: Report) -> list[str]:
+        """One row per tool, every column as wide as its widest cell (colour codes added after padding)."""
+        head: tuple[str, ...] = ("stage", "tool", "status", "time", "version", "findings")
+        rows: list[tuple[tuple[str, ...], str]] = []  # cells, and an error line under the row
+        for stage in report.stages:
+            if not stage.tools:
+                rows.append(((stage.name, "-", stage.status, "", "", "-"), ""))
+            for tool in stage.tools:
+                mine = [f for f in report.findings if f.stage == stage.name and f.tool == tool.tool]
+                counts = ", ".join(f"{n} {sev}" for sev, n in severity_counts(mine).items() if n) or "-"
+                skipped = tool.status is ToolStatus.SKIPPED
+                cells: tuple[str, ...] = (
+                    stage.name,
+                    terminal(tool.tool),
+                    tool.status.value,
+                    "" if skipped else f"{tool.duration_s:.1f}s",
+                    terminal(tool.version)[:24],
+                    "- (nothing in the change for it)" if skipped else counts,
+                )
+                rows.append((cells, "" if skipped else tool.error))
+        widths = [max(len(c[i]) for c in [head, *(r for r, _ in rows)]) for i in range(len(head) - 1)]
+        right = {3}  # time
+
+        def line(cells: tuple[str, ...]) -> str:
+            pairs = enumerate(zip(cells[:-1], widths, strict=True))
+            padded = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in pairs]
+            return "  ".join([*padded, cells[-1]]).rstrip()
+
+        out = [line(head)]
+        for cells, error in rows:
+            out.append(line(cells))
+            if error:
+                out.append(f"{'':<{widths[0]}}  {self._c('1;33', 'error:')} {terminal(error)[:500]}")
+        return out
 
     def _finding(self, f: Finding) -> str:
         state = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from collections.abc import Iterable
 from itertools import groupby
@@ -66,3 +67,28 @@ def location(f: Finding) -> tuple[str, int, int]:
     if f.anchor is not None:
         return f.anchor.path, f.anchor.line, f.anchor.line
     return "", 0, 0
+
+
+def next_steps(report: Report) -> list[tuple[str, str]]:
+    """What the reader does now, for every verdict, as (advice, command or ""): fix, waive, baseline, or nothing."""
+    gate = report.gate
+    root = shlex.quote(report.target.root)
+    if gate.verdict == "error":
+        return [
+            ("no verdict: fix the stage error above and scan again (a stage error never passes)", ""),
+            ("check every tool and the sandbox on this host", "airlock doctor"),
+        ]
+    if gate.verdict == "failed":
+        ranked = top_new(report, len(report.findings))
+        first = next((f for f in ranked if is_gating(report, f) and f.fingerprint), None)
+        steps = [("fix the gating findings above and scan again", "")]
+        if first is not None:
+            steps.append((
+                "or accept one for a while, with a reason and an owner (commit the waiver to the base branch)",
+                f"airlock waive {root} --fingerprint {first.fingerprint} --reason '...' --owner you@example.com",
+            ))
+        steps.append(("or accept every finding present today as the baseline", f"airlock baseline create {root}"))
+        return steps
+    if gate.warnings:
+        return [("passed: nothing blocks this change; read the warnings above", "")]
+    return [("passed: nothing to do", "")]

@@ -22,6 +22,7 @@ class ScanContext:
     runtime: RuntimePolicy = field(default_factory=RuntimePolicy)
     change: Change | None = None
     output_dir: Path | None = None  # where a scanner may leave an artifact beside the report (an SBOM)
+    tracer: ToolConfig = field(default_factory=ToolConfig)  # [tools.strace]: the runtime stage's tracer
 
 
 class Scanner(Protocol):

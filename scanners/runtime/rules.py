@@ -120,6 +120,19 @@ TEST_PATHS = re.compile(
 )
 
 
+OUTPUT_TAIL_CHARS = 240  # fits a report's note (text and Markdown show 300 characters of each)
+
+
+def output_tail(stdout: bytes, stderr: bytes, canaries: CanarySet, limit: int = OUTPUT_TAIL_CHARS) -> str:
+    """The end of what a command printed, escaped: the last line always survives, the start is cut.
+
+    Masked before it is cut, so no canary value is ever split into an unmasked half.
+    """
+    parts = (b.decode("utf-8", "replace").strip() for b in (stdout, stderr))
+    text = terminal(canaries.mask("\n".join(p for p in parts if p)))
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
 @dataclass
 class CommandRun:
     """Everything airlock observed about one command, gathered host-side (survives the sandbox dying)."""

