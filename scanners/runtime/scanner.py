@@ -44,6 +44,7 @@ from airlock.scanners.runtime.sandbox import (
     check_namespaces,
     drop_to,
     find_bwrap,
+    host_pid,
     reachable_by_others,
     resolve_identity,
     root_prep,
@@ -111,7 +112,7 @@ class _Sync:
 
 
 class _Info:
-    """bwrap's --info-fd: the host pid of the sandbox's pid 1, whose /proc/PID/root is the sandbox's view."""
+    """bwrap's --info-fd: the pid of the sandbox's pid 1 in bwrap's namespace (see _root_pid for the host's)."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -402,7 +403,8 @@ class RuntimeScanner:
             os.set_inheritable(fd, True)
         captured: dict[str, fsdiff.Capture] = {}
         sock = paths.run_dir / "seccomp.sock"
-        supervisor = seccomp.Supervisor(str(sock))
+        # As root, strace runs in the pid namespace root_prep makes: pids are recorded as strace names them.
+        supervisor = seccomp.Supervisor(str(sock), ns_level=1 if identity.switches else 0)
         try:
             try:
                 supervisor.start()
@@ -447,7 +449,8 @@ class RuntimeScanner:
                     info.poll()
                     sync.poll()
                     if sync.report is not None:
-                        captured = self._capture(info.pid, carry, sb, identity, init.layout)
+                        captured = self._capture(_root_pid(info.pid, p.pid, identity), carry, sb, identity,
+                                                 init.layout)
                         os.close(rel_w)
                         rel_w = -1
                         p.wait(timeout=SNAPSHOT_GRACE_S)
@@ -464,7 +467,8 @@ class RuntimeScanner:
                             limit = "trace"
                     if limit:
                         if info.pid:  # best effort: what the code had changed when it was stopped
-                            captured = self._capture(info.pid, False, sb, identity, init.layout)
+                            captured = self._capture(_root_pid(info.pid, p.pid, identity), False, sb, identity,
+                                                     init.layout)
                         cg.kill_all()
                         proc.release(p, kill=True)
                         break
@@ -558,6 +562,14 @@ class RuntimeScanner:
             if hit
         ]
         return found
+
+
+def _root_pid(info_pid: int, spawned: int, identity: Identity) -> int:
+    """The host pid of the sandbox's pid 1. bwrap reports it in its own pid namespace: the host's, or as root the
+    namespace root_prep made, where it is looked up among the spawned process's descendants."""
+    if not info_pid or not identity.switches:
+        return info_pid
+    return host_pid(spawned, info_pid)
 
 
 def _canary_aliases(
