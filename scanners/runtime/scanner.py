@@ -575,20 +575,28 @@ def _root_pid(info_pid: int, spawned: int, identity: Identity) -> int:
 def _canary_aliases(
     canaries: CanarySet, before: dict[str, fsdiff.Snapshot], after: dict[str, fsdiff.Capture], layout: Layout
 ) -> dict[str, Canary]:
-    """Files at the end of the run whose content is a canary file's: a hard link or copy made to read it elsewhere."""
+    """Files at the end of the run that are a canary file: a copy (its content as planted) or a hard link (its
+    device and inode, whatever was written through it since), made to read it under another name."""
     roots = {"home": layout.home, "workspace": layout.workspace}
     by_digest: dict[str, Canary] = {}
+    by_inode: dict[tuple[int, int], Canary] = {}
     for path, canary in canaries.files.items():
         for area, root in roots.items():
             if path.startswith(root + "/"):
                 entry = before[area].get(path[len(root) + 1 :])
                 if entry is not None and entry.kind == "file":
                     by_digest[entry.digest] = canary
+                cap = after.get(area)
+                now = cap.entries.get(path[len(root) + 1 :]) if cap else None
+                if now is not None and now.kind == "file" and now.ino:
+                    by_inode[(now.dev, now.ino)] = canary
     out: dict[str, Canary] = {}
     for area, root in roots.items():
         cap = after.get(area)
         for rel, entry in (cap.entries if cap else {}).items():
-            found = by_digest.get(entry.digest) if entry.kind == "file" else None
+            found = (
+                by_digest.get(entry.digest) or by_inode.get((entry.dev, entry.ino)) if entry.kind == "file" else None
+            )
             if found is not None and f"{root}/{rel}" != found.path:
                 out[f"{root}/{rel}"] = found
     return out
