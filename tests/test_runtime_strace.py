@@ -24,7 +24,7 @@ NAMES = st.lists(
     st.sampled_from(list("ab) =(<>\"'\\,.-_ \t\n{}[]*#:é€\x01\x7f30") + ["-1", " ENOENT", ") = 3<x>"]),
     min_size=1,
     max_size=20,
-).map("".join).filter(lambda n: "/" not in n and n not in (".", ".."))
+).map("".join).filter(lambda n: "/" not in n and n not in (".", "..", "-"))  # cat reads stdin for "-"
 
 
 def _trace_open(dirpath: Path, name: str) -> list[tracer.Event]:
@@ -77,3 +77,29 @@ def test_lines_imitating_a_result_inside_arguments_keep_the_real_tail(tmp_path: 
 def test_an_overlong_line_cuts_the_trace_loudly(tmp_path: Path) -> None:
     (tmp_path / "t.9").write_text('openat(AT_FDCWD, "' + "a" * (tracer.MAX_LINE + 10) + '", O_RDONLY) = 3</x>\n')
     assert tracer.parse(tmp_path / "t").truncated is True
+
+
+def test_a_process_that_runs_the_helpers_path_is_never_taken_for_airlocks_init(tmp_path: Path) -> None:
+    """As root, strace runs in its own pid namespace, so pids are small and file names sort as strings ("t.12" before
+    "t.5"): a child of the code that execs init.py's path again must not become "init" and hide its siblings."""
+    from airlock.scanners.runtime.sandbox import Layout
+
+    lay = Layout.random("x")
+    init = f'execve("/usr/bin/python3", ["python3", "-I", "-S", "{lay.init_script}", "{{}}"], 0x1 /* 1 var */) = 0\n'
+    (tmp_path / "t.4").write_text(
+        'clone(child_stack=NULL, flags=CLONE_NEWPID|SIGCHLD) = 5\n'
+    )
+    (tmp_path / "t.5").write_text(
+        init + "clone(child_stack=NULL, flags=SIGCHLD, child_tidptr=0x1) = 2 /* 6 in strace's PID NS */\n"
+    )
+    (tmp_path / "t.6").write_text(
+        "clone(child_stack=NULL, flags=SIGCHLD, child_tidptr=0x1) = 3 /* 12 in strace's PID NS */\n"
+        "clone(child_stack=NULL, flags=SIGCHLD, child_tidptr=0x1) = 4 /* 13 in strace's PID NS */\n"
+    )
+    (tmp_path / "t.12").write_text(init)
+    (tmp_path / "t.13").write_text('openat(AT_FDCWD</w>, "/etc/passwd", O_RDONLY) = 3</etc/passwd>\n')
+    trace = tracer.parse(tmp_path / "t")
+    assert list(trace.procs)[0] == 12  # the spoof sorts first
+    subj, found = rules.subjects(trace, lay)
+    assert found == 5
+    assert subj == {6, 12, 13}

@@ -68,3 +68,30 @@ def test_runtime_gates_at_medium_by_default_or_stricter() -> None:
     assert GatePolicy().threshold("sast") == Severity.HIGH
     assert GatePolicy(fail_on=Severity.LOW).threshold("runtime") == Severity.LOW
     assert GatePolicy(stage_fail_on={"runtime": Severity.HIGH}).threshold("runtime") == Severity.HIGH
+
+
+def test_a_hard_link_to_a_canary_is_an_alias_even_after_its_content_changed(tmp_path: Path) -> None:
+    """Issue 10: canary files are matched by identity (device, inode) too, not only by content: a hard link made
+    to a canary and then written through keeps pointing at the canary although no digest matches any more."""
+    from airlock.scanners.runtime import fsdiff
+    from airlock.scanners.runtime.canaries import Canary, CanarySet
+    from airlock.scanners.runtime.sandbox import Layout
+    from airlock.scanners.runtime.scanner import _canary_aliases
+
+    lay = Layout.random("x")
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key = home / ".ssh" / "id_rsa"
+    key.write_text("CANARY-KEY-1234\n")
+    before = {"home": fsdiff.snapshot(home).entries, "workspace": {}}
+    (home / "stash").mkdir()
+    (home / "stash" / "k").hardlink_to(key)
+    (home / "stash" / "k").write_text("rewritten through the link\n")  # the canary's own digest changes too
+    (home / "copy").write_text("unrelated\n")
+    after = {"home": fsdiff.snapshot(home), "workspace": fsdiff.Capture()}
+    canary = Canary("file:~/.ssh/id_rsa", "CANARY-KEY-1234", f"{lay.home}/.ssh/id_rsa")
+    aliases = _canary_aliases(CanarySet((canary,), ()), before, after, lay)
+    assert aliases == {f"{lay.home}/stash/k": canary}
+    # Identity never counts as a change between two captures: the host copy and the sandbox's differ in inode.
+    again = fsdiff.snapshot(home).entries
+    assert fsdiff.diff("home", after["home"].entries, again) == []

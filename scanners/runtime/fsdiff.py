@@ -27,6 +27,10 @@ class Entry:
     mode: int
     size: int
     digest: str
+    # A file's identity in the tree it was read from: ties hard links together whatever their content. Never part
+    # of equality, since two captures of one tree (the host copy, the sandbox's) always differ in it.
+    dev: int = field(default=0, compare=False)
+    ino: int = field(default=0, compare=False)
 
 
 Snapshot = dict[str, Entry]
@@ -66,7 +70,7 @@ def snapshot(
         elif stat.S_ISDIR(st.st_mode):
             cap.entries[e.rel] = Entry("dir", st.st_mode, 0, "")
         elif stat.S_ISREG(st.st_mode):
-            cap.entries[e.rel] = Entry("file", st.st_mode, st.st_size, _digest(full, st))
+            cap.entries[e.rel] = Entry("file", st.st_mode, st.st_size, _digest(full, st), st.st_dev, st.st_ino)
         else:
             cap.entries[e.rel] = Entry("other", st.st_mode, 0, "")
         if copy_to is not None:

@@ -222,7 +222,10 @@ class Collector:
 
 def subjects(trace: Trace, layout: Layout) -> tuple[set[int], int]:
     """The processes the command created: descendants of airlock's init helper, minus its own helper threads."""
-    init = next((p.pid for p in trace.procs.values() if any(layout.init_script in e for e in p.execs)), 0)
+    # The code can exec the helper's path too: airlock's init is the one with no such process above it (never the
+    # first in pid or file-name order, which the code can influence).
+    execs = {p.pid for p in trace.procs.values() if any(layout.init_script in e for e in p.execs)}
+    init = min((pid for pid in execs if not execs & set(_ancestors(trace, pid))), default=0)
     if not init:
         return set(), 0
     out = set()

@@ -432,6 +432,10 @@ def bwrap_argv(
 # uid cannot reach itself (a Python under /root, ...) onto mount points it owns, then drops to that uid. bwrap's
 # --ro-bind-fd cannot do this: an unprivileged bwrap becomes undumpable when it enters its user namespace, so it can
 # no longer open /proc/self/fd/N. Mounts made here are private and vanish with the namespace.
+# It is also a private pid namespace with its own /proc, in which strace runs as pid 1: strace names the sandbox's
+# pids in its own namespace (--decode-pids=pidns) by reading /proc, and on the host's /proc each new child cost a scan
+# of every host process; here /proc holds only strace and the sandbox. The sandbox's own pid namespace is nested
+# below it, so strace stays out of the code's sight. If strace dies, the kernel kills the whole namespace.
 PREP_SCRIPT = (
     'n=$1; shift; while [ "$n" -gt 0 ]; do mount --bind -o ro "$1" "$2" || exit 125; shift 2; '
     'n=$((n-1)); done; exec "$@"'
@@ -440,8 +444,8 @@ PREP_SCRIPT = (
 
 def root_prep(mounts: list[Bind], identity: Identity) -> list[str]:
     """argv prefix that runs the rest in a private mount namespace with mounts made, as identity's uid/gid."""
-    argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", PREP_SCRIPT, "airlock-prep",
-            str(len(mounts))]  # fmt: skip
+    argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--kill-child", "--mount-proc", "--",
+            "/bin/sh", "-c", PREP_SCRIPT, "airlock-prep", str(len(mounts))]  # fmt: skip
     for m in mounts:
         argv += [m.source, m.dest]
     return argv
@@ -449,3 +453,55 @@ def root_prep(mounts: list[Bind], identity: Identity) -> list[str]:
 
 def drop_to(identity: Identity) -> list[str]:
     return ["setpriv", f"--reuid={identity.uid}", f"--regid={identity.gid}", "--clear-groups", "--"]
+
+
+def host_pid(ancestor: int, ns_pid: int) -> int:
+    """The host pid of the process that is `ns_pid` in the pid namespace root_prep made (its second NSpid field),
+    searched among the host descendants of `ancestor` only, so another sandbox's namespace never matches; 0 when it
+    is gone. PPid and NSpid come from the kernel (/proc/PID/status): nothing the sandboxed code controls."""
+    parent: dict[int, int] = {}
+    nspid: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return 0
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    if line.startswith("PPid:"):
+                        parent[int(name)] = int(line.split()[1])
+                    elif line.startswith("NSpid:"):
+                        nspid[int(name)] = [int(x) for x in line.split()[1:]]
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    kids: dict[int, list[int]] = {}
+    for pid, pp in parent.items():
+        kids.setdefault(pp, []).append(pid)
+    todo, seen = list(kids.get(ancestor, [])), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        ns = nspid.get(pid, [])
+        if len(ns) >= 2 and ns[1] == ns_pid:
+            return pid
+        todo.extend(kids.get(pid, []))
+    return 0
+
+
+def ns_pid(pid: int, level: int) -> int:
+    """`pid` (a host pid) as seen `level` pid namespaces down (NSpid), or 0 when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    ids = line.split()[1:]
+                    return int(ids[level]) if len(ids) > level else 0
+    except (OSError, ValueError):
+        return 0
+    return 0

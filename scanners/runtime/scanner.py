@@ -43,6 +43,7 @@ from airlock.scanners.runtime.sandbox import (
     check_namespaces,
     drop_to,
     find_bwrap,
+    host_pid,
     reachable_by_others,
     resolve_identity,
     root_prep,
@@ -110,7 +111,7 @@ class _Sync:
 
 
 class _Info:
-    """bwrap's --info-fd: the host pid of the sandbox's pid 1, whose /proc/PID/root is the sandbox's view."""
+    """bwrap's --info-fd: the pid of the sandbox's pid 1 in bwrap's namespace (see _root_pid for the host's)."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -403,7 +404,8 @@ class RuntimeScanner:
             os.set_inheritable(fd, True)
         captured: dict[str, fsdiff.Capture] = {}
         sock = paths.run_dir / "seccomp.sock"
-        supervisor = seccomp.Supervisor(str(sock))
+        # As root, strace runs in the pid namespace root_prep makes: pids are recorded as strace names them.
+        supervisor = seccomp.Supervisor(str(sock), ns_level=1 if identity.switches else 0)
         try:
             try:
                 supervisor.start()
@@ -448,7 +450,8 @@ class RuntimeScanner:
                     info.poll()
                     sync.poll()
                     if sync.report is not None:
-                        captured = self._capture(info.pid, carry, sb, identity, init.layout)
+                        captured = self._capture(_root_pid(info.pid, p.pid, identity), carry, sb, identity,
+                                                 init.layout)
                         os.close(rel_w)
                         rel_w = -1
                         p.wait(timeout=SNAPSHOT_GRACE_S)
@@ -465,7 +468,8 @@ class RuntimeScanner:
                             limit = "trace"
                     if limit:
                         if info.pid:  # best effort: what the code had changed when it was stopped
-                            captured = self._capture(info.pid, False, sb, identity, init.layout)
+                            captured = self._capture(_root_pid(info.pid, p.pid, identity), False, sb, identity,
+                                                     init.layout)
                         cg.kill_all()
                         proc.release(p, kill=True)
                         break
@@ -559,23 +563,39 @@ class RuntimeScanner:
         return found
 
 
+def _root_pid(info_pid: int, spawned: int, identity: Identity) -> int:
+    """The host pid of the sandbox's pid 1. bwrap reports it in its own pid namespace: the host's, or as root the
+    namespace root_prep made, where it is looked up among the spawned process's descendants."""
+    if not info_pid or not identity.switches:
+        return info_pid
+    return host_pid(spawned, info_pid)
+
+
 def _canary_aliases(
     canaries: CanarySet, before: dict[str, fsdiff.Snapshot], after: dict[str, fsdiff.Capture], layout: Layout
 ) -> dict[str, Canary]:
-    """Files at the end of the run whose content is a canary file's: a hard link or copy made to read it elsewhere."""
+    """Files at the end of the run that are a canary file: a copy (its content as planted) or a hard link (its
+    device and inode, whatever was written through it since), made to read it under another name."""
     roots = {"home": layout.home, "workspace": layout.workspace}
     by_digest: dict[str, Canary] = {}
+    by_inode: dict[tuple[int, int], Canary] = {}
     for path, canary in canaries.files.items():
         for area, root in roots.items():
             if path.startswith(root + "/"):
                 entry = before[area].get(path[len(root) + 1 :])
                 if entry is not None and entry.kind == "file":
                     by_digest[entry.digest] = canary
+                cap = after.get(area)
+                now = cap.entries.get(path[len(root) + 1 :]) if cap else None
+                if now is not None and now.kind == "file" and now.ino:
+                    by_inode[(now.dev, now.ino)] = canary
     out: dict[str, Canary] = {}
     for area, root in roots.items():
         cap = after.get(area)
         for rel, entry in (cap.entries if cap else {}).items():
-            found = by_digest.get(entry.digest) if entry.kind == "file" else None
+            found = (
+                by_digest.get(entry.digest) or by_inode.get((entry.dev, entry.ino)) if entry.kind == "file" else None
+            )
             if found is not None and f"{root}/{rel}" != found.path:
                 out[f"{root}/{rel}"] = found
     return out

@@ -29,6 +29,8 @@ import struct
 import threading
 from dataclasses import dataclass
 
+from airlock.scanners.runtime.sandbox import ns_pid
+
 # --- BPF and seccomp constants (linux/filter.h, linux/seccomp.h, linux/audit.h) ---
 _LD_W_ABS = 0x20
 _JEQ_K = 0x15
@@ -258,7 +260,7 @@ def kernel_notif_sizes() -> tuple[int, int, int]:
 
 @dataclass(frozen=True)
 class Refusal:
-    pid: int  # in the supervisor's pid namespace: the kernel translates it for the reader of the listener
+    pid: int  # in the supervisor's pid namespace (the kernel translates it for the reader), or strace's (ns_level)
     syscall: str
     family: str
     args: tuple[int, ...]
@@ -293,9 +295,10 @@ class Supervisor:
 
     POLL_MS = 100
 
-    def __init__(self, sock_path: str, max_refusals: int = 1000) -> None:
+    def __init__(self, sock_path: str, max_refusals: int = 1000, ns_level: int = 0) -> None:
         self.sock_path = sock_path
         self.max_refusals = max_refusals
+        self.ns_level = ns_level  # > 0: record pids as seen that many pid namespaces down (where strace runs)
         self.overflow = 0
         self.error: str | None = None
         self._refusals: list[Refusal] = []
@@ -416,6 +419,8 @@ class Supervisor:
             raise
         notif_id, pid, _flags, nr, arch, _ip, *args = _NOTIF.unpack(buf)
         name, family = describe(nr, arch)
+        if self.ns_level:  # the task is blocked in the call until we answer, so its pid is still its own
+            pid = ns_pid(pid, self.ns_level) or pid
         self._record(Refusal(pid=pid, syscall=name, family=family, args=tuple(args)))
         resp = bytearray(_RESP.pack(notif_id, 0, -errno.EPERM, 0))
         try:
