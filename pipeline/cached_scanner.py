@@ -17,12 +17,14 @@ import hashlib
 import os
 import stat
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
 from airlock.pipeline.cache_codec import BadEntry, decode, encode
 from airlock.pipeline.cache_store import FORMAT, DiskCache
 from airlock.pipeline.models import Finding, ScanResult, ToolStatus
+from airlock.pipeline.redact import redact
 from airlock.scanners.interface import CacheableScanner, CacheIdentity, ScanContext, Scanner
 from airlock.scanners.tooling import MAX_TARGET_BYTES, UNSCANNED, SourceLines
 
@@ -133,10 +135,25 @@ class CachedScanner:
                 continue
             if blob_digest(workspace, rel) != blob:
                 continue  # the bytes the tool read may not be the ones hashed
-            self.cache.put(RESULTS, self.name, self._key(ident, result.version, rel, blob), encode(found, src.snippet))
+            stored = [for_storage(f) for f in found]
+            if any(f is None for f in stored):
+                continue
+            payload = encode([f for f in stored if f is not None], src.snippet)
+            self.cache.put(RESULTS, self.name, self._key(ident, result.version, rel, blob), payload)
 
     def _note(self, hit: int, total: int) -> str:
         return f"{self.name}: {hit} of {total} file(s) from the cache"
+
+
+def for_storage(f: Finding) -> Finding | None:
+    """f with its message and evidence masked as every report masks them, so no credential a tool quotes
+    lands in the cache; None when that could change the report (the scan fingerprints a finding without a
+    snippet by its message, and redacts every finding once more after that)."""
+    masked = redact(f)
+    stored = f if masked is f else replace(f, message=masked.message, evidence=masked.evidence)
+    if stored.message != f.message and not f.snippet:
+        return None
+    return stored if redact(stored) == masked else None
 
 
 def _ordered(

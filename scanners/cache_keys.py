@@ -11,6 +11,7 @@ from pathlib import Path
 
 from airlock.pipeline.fsutil import walk
 from airlock.scanners.interface import CacheIdentity, ScanContext
+from airlock.scanners.tooling import MAX_TARGET_BYTES
 
 MAX_RULE_BYTES = 64 * 1024 * 1024  # a rule pack larger than this is not digested: that tool is not cached
 MAX_RULE_FILES = 10_000
@@ -29,20 +30,22 @@ def exe_identity(exe: str) -> str | None:
 
 
 def rules_digest(sources: Iterable[str | Path]) -> str | None:
-    """sha256 over every file below each rule source (a file or a directory), names and bytes.
+    """sha256 over every file below each rule source (a file or a directory): names within it and bytes.
 
-    None when a source cannot be read whole, holds a link or anything but files and directories, or is too
-    large: a rule pack that cannot be pinned down is never cached against.
+    Where the pack sits is left out: in diff modes a repository's rule files are read from a fresh copy
+    of the base each run. None when a source cannot be read whole, holds a link or anything but files and
+    directories, or is too large (semgrep would then name rules by their file's path): a rule pack that
+    cannot be pinned down is never cached against.
     """
     h = hashlib.sha256()
     total = 0
-    for source in sources:
+    for n, source in enumerate(sources):
         root = Path(source)
         try:
             st = os.stat(root)
         except OSError:
             return None
-        h.update(f"source {root}\0".encode("utf-8", "surrogateescape"))
+        h.update(f"source {n}\0{'dir' if stat.S_ISDIR(st.st_mode) else 'file'}\0".encode())
         if stat.S_ISREG(st.st_mode):
             files = [("", root)]
         elif stat.S_ISDIR(st.st_mode):
@@ -63,7 +66,7 @@ def rules_digest(sources: Iterable[str | Path]) -> str | None:
             except OSError:
                 return None
             total += len(data)
-            if total > MAX_RULE_BYTES:
+            if total > MAX_RULE_BYTES or len(data) > MAX_TARGET_BYTES:
                 return None
             h.update(f"file {rel}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
             h.update(data)
@@ -73,12 +76,13 @@ def rules_digest(sources: Iterable[str | Path]) -> str | None:
 def settings_digest(ctx: ScanContext, env_prefixes: tuple[str, ...] = ()) -> str:
     """The policy settings that reach a per-file tool run, and the tool's own environment variables.
 
-    timeout_s is left out: a run that finished is the same whatever its limit was.
+    timeout_s is left out: a run that finished is the same whatever its limit was; so are the rule files'
+    locations (their contents are the rule pack's digest).
     """
     env = sorted((k, v) for k, v in os.environ.items() if k.startswith(env_prefixes)) if env_prefixes else []
     doc = {
         "path": ctx.tool.path,
-        "rules": list(ctx.tool.rules),
+        "rule_sources": len(ctx.tool.rules),
         "offline": ctx.offline,
         "env": env,
     }

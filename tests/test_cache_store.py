@@ -455,3 +455,56 @@ def test_codec_refuses_arbitrary_json_with_bad_entry_only(data: object) -> None:
         return
     assert isinstance(out, tuple)  # only what airlock itself could have written decodes
     assert all(f.path == "a.py" and f.tool == "fake" for f in out)
+
+
+# --- credentials a tool quotes ----------------------------------------------------------------
+
+TOKEN = "ghp_R7tL2mK9pW4sB6yH1cF5jD0gA3eU8iO2nXq1"  # a made-up token in GitHub's format
+
+
+def test_a_quoted_credential_is_stored_masked_and_reports_stay_identical(tmp_path: Path, cache: DiskCache) -> None:
+    from airlock.pipeline.fingerprint import assign
+    from airlock.pipeline.redact import redact
+
+    ws = _tree(tmp_path, {"k.py": f'TOKEN = "{TOKEN}"  # BAD\n'})
+
+    def quote(r: ScanResult, _ctx: ScanContext) -> ScanResult:
+        return replace(r, findings=tuple(replace(f, message=f"Possible password: '{TOKEN}'", cwe=("CWE-259",),
+                                                 evidence=(f"value={TOKEN}",)) for f in r.findings))  # fmt: skip
+
+    fake = FakeScanner(result_hook=quote)
+    cold = _scan(fake, cache, ws)
+    warm = _scan(fake, cache, ws)
+    assert len(fake.runs) == 1 and TOKEN in cold.findings[0].message
+    assert all(TOKEN not in p.read_text() for p in cache.root.rglob("*.json"))
+    # What a report shows: fingerprinted, then redacted, exactly as the scan does it.
+    assert [redact(f) for f in assign(warm.findings)] == [redact(f) for f in assign(cold.findings)]
+
+
+def test_a_quoted_credential_without_a_snippet_is_not_stored(tmp_path: Path, cache: DiskCache) -> None:
+    def quote(r: ScanResult, _ctx: ScanContext) -> ScanResult:
+        return replace(r, findings=tuple(replace(f, snippet="", message=f"token {TOKEN}") for f in r.findings))
+
+    fake = _never_stored(tmp_path, cache, quote)
+    assert fake.runs[1] == ("a.py", "b.py")  # c.py, with no finding, was stored
+    assert cs.for_storage(_finding("a.py", 1, message=f"token {TOKEN}")) is None
+    assert cs.for_storage(_finding("a.py", 1, message="plain")) is not None
+
+
+def test_the_rule_pack_digest_follows_contents_not_location(tmp_path: Path) -> None:
+    from airlock.scanners.cache_keys import rules_digest
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        (d / "sub").mkdir(parents=True)
+        (d / "sub" / "r.yaml").write_text("rules: []\n")
+    assert rules_digest([a]) == rules_digest([b]) is not None
+    (b / "sub" / "r.yaml").write_text("rules: [] \n")
+    assert rules_digest([a]) != rules_digest([b])
+    (b / "sub" / "r.yaml").write_text("rules: []\n")
+    (b / "sub" / "r2.yaml").write_text("")
+    assert rules_digest([a]) != rules_digest([b])
+    assert rules_digest([a, a / "sub" / "r.yaml"]) != rules_digest([a / "sub" / "r.yaml", a])
+    os.symlink("/etc/passwd", a / "link.yaml")
+    assert rules_digest([a]) is None  # a pack that cannot be pinned down is never cached against
+    assert rules_digest([tmp_path / "missing"]) is None
