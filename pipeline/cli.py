@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--stages", metavar="LIST", help="comma-separated stages (default: policy)")
     bc.add_argument("--config", metavar="FILE", type=Path, help="an airlock.toml to use instead of the repo's")
     bc.add_argument("--offline", action="store_true", help="nothing may touch the network")
+    add_cache_options(bc)
     return parser
 
 
@@ -318,9 +319,12 @@ def _emit_interrupted(args: argparse.Namespace, reason: str) -> None:
 
 def cmd_baseline_create(args: argparse.Namespace) -> int:
     path = Path(args.path)
+    cache = cache_from_args(args)
     with open_change(path) as change:
         policy = _load_policy(args, change.policy_dir or change.root, change.root, "")
-        options = ScanOptions(stages=_stages(args.stages, policy), offline=args.offline, read_baseline=False)
+        options = ScanOptions(
+            stages=_stages(args.stages, policy), offline=args.offline, read_baseline=False, cache=cache
+        )
         display, on_event = _progress(True)
         with display:
             report = scan(change, policy, replace(options, on_event=on_event))
