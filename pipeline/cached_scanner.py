@@ -66,8 +66,9 @@ class CachedScanner:
         result = self.inner.run(ctx, misses)
         if result.status is not ToolStatus.OK:
             return result  # the stage errors whatever the cache holds
-        if hits and result.version != version:
+        if hits and result.version and result.version != version:
             # The tool is not the one the hits came from: nothing stored under the old version is used.
+            # (No version at all: the tool ran on nothing it could be given, e.g. only oversized files.)
             hits, misses = {}, targets
             result = self.inner.run(ctx, targets)
             if result.status is not ToolStatus.OK:
@@ -75,7 +76,7 @@ class CachedScanner:
         self._store(ident, result, misses, blobs, ctx.workspace, src)
         notes = result.notes + ((self._note(len(hits), len(targets)),) if hits else ())
         findings = _ordered(targets, hits, result.findings)
-        return ScanResult(self.name, self.stage, ToolStatus.OK, findings, result.version, notes=notes)
+        return ScanResult(self.name, self.stage, ToolStatus.OK, findings, result.version or version, notes=notes)
 
     # --- keys -------------------------------------------------------------------------------
 

@@ -162,6 +162,18 @@ def test_a_tool_reporting_another_version_than_remembered_reruns_the_hits(tmp_pa
     assert _scan(fake, cache, ws).notes == ("fake: 3 of 3 file(s) from the cache",)
 
 
+def test_a_run_without_a_version_keeps_the_hits(tmp_path: Path, cache: DiskCache) -> None:
+    """semgrep names no version when it ran on nothing (every miss was unscannable): no reason to rerun."""
+    ws = _tree(tmp_path, FILES)
+    fake = FakeScanner()
+    _scan(fake, cache, ws)
+    fake.result_hook = lambda r, _ctx: replace(r, version="")
+    (ws / "c.py").write_text("changed\n")
+    out = _scan(fake, cache, ws)
+    assert fake.runs[1:] == [("c.py",)] and out.notes == ("fake: 2 of 3 file(s) from the cache",)
+    assert out.version == "1.0"
+
+
 def test_the_version_boundary_is_in_the_key(tmp_path: Path, cache: DiskCache, monkeypatch: pytest.MonkeyPatch) -> None:
     ws = _tree(tmp_path, FILES)
     fake = FakeScanner()
