@@ -16,7 +16,15 @@ from pathlib import Path
 
 from airlock.pipeline import ci_env, ci_history, proc
 from airlock.pipeline.change import open_change
-from airlock.pipeline.cli import _incomplete, _load_policy, _progress, _stages, _write, _write_sarif
+from airlock.pipeline.cli import (
+    _incomplete,
+    _load_policy,
+    _progress,
+    _stages,
+    _write,
+    _write_sarif,
+    cache_from_args,
+)
 from airlock.pipeline.errors import UsageError
 from airlock.pipeline.git import Git
 from airlock.pipeline.models import Report
@@ -88,6 +96,7 @@ def cmd_ci(args: argparse.Namespace) -> int:
             output_dir=out.resolve(),
             on_event=on_event,
             anchor_fallback=ci_env.workflow_file(env),
+            cache=cache_from_args(args),
         )
         with display:
             report = scan(change, policy, options)

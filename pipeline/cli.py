@@ -16,6 +16,7 @@ from types import FrameType
 from airlock.pipeline import __version__, proc, scratch
 from airlock.pipeline.baseline import FILENAME as BASELINE_FILE
 from airlock.pipeline.baseline import render as render_baseline
+from airlock.pipeline.cache_store import DiskCache, open_cache
 from airlock.pipeline.change import open_change
 from airlock.pipeline.errors import UsageError
 from airlock.pipeline.models import STAGES, GateResult, Report, Severity, Target
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     img.add_argument("--image", metavar="REF", action="append", default=[],
                      help="a registry image reference trivy pulls itself, no Docker daemon (repeatable)")
     img.add_argument("--image-cache-dir", metavar="DIR", type=Path, help="trivy's DB cache (overrides the policy)")
+    add_cache_options(p)
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress and no report on stdout, only the one-line verdict on stderr "
@@ -129,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--offline", action="store_true", help="nothing may touch the network (no git fetch either)")
     c.add_argument("--output-dir", metavar="DIR", type=Path, default=Path("airlock-report"),
                    help="where every report goes (default: airlock-report)")
+    add_cache_options(c)
     b = sub.add_parser("baseline", help="manage the baseline of accepted findings",
                        description=f"baseline create [PATH]: record today's findings in PATH/{BASELINE_FILE}.")
     bsub = b.add_subparsers(dest="baseline_command", parser_class=_Parser)
@@ -142,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--stages", metavar="LIST", help="comma-separated stages (default: policy)")
     bc.add_argument("--config", metavar="FILE", type=Path, help="an airlock.toml to use instead of the repo's")
     bc.add_argument("--offline", action="store_true", help="nothing may touch the network")
+    add_cache_options(bc)
     w = sub.add_parser(
         "waive",
         help=f"accept one finding for a while: add a waiver to {WAIVERS_FILE}",
@@ -167,6 +171,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub, _Parser)
     return parser
+
+
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    """--cache-dir and --no-cache, for every command that scans (scan, nightly)."""
+    g = parser.add_argument_group("content cache (per-file results of semgrep, bandit and trivy-secret)")
+    g.add_argument("--cache-dir", metavar="DIR", type=Path,
+                   help="where results are kept between scans (default: $XDG_CACHE_HOME/airlock, ~/.cache/airlock)")
+    g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+def cache_from_args(args: argparse.Namespace) -> DiskCache | None:
+    """The cache the options ask for; UsageError (exit 2, one line) when the directory is unsafe or unusable."""
+    if getattr(args, "no_cache", False):
+        if getattr(args, "cache_dir", None) is not None:
+            raise UsageError("--cache-dir and --no-cache contradict each other; pass one of them")
+        return None
+    explicit = getattr(args, "cache_dir", None)
+    try:
+        return open_cache(explicit)
+    except UsageError as exc:
+        if explicit is not None:
+            raise
+        # The default place being unusable (a read-only HOME in CI) costs speed, never the scan.
+        print(f"airlock: warning: {clean(str(exc))}; scanning without the cache", file=sys.stderr)
+        return None
 
 
 def _stages(text: str | None, policy: Policy) -> tuple[str, ...]:
@@ -301,6 +330,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if args.patch is not None and not args.patch.is_file():
         raise UsageError(f"--patch {args.patch}: no such file")
+    cache = cache_from_args(args)
     with open_change(path, base=args.base, head=args.head, patch=args.patch, staged=args.staged) as change:
         where = "from the base revision" if change.mode in ("diff", "staged") else ""
         policy = _load_policy(args, change.policy_dir or change.root, change.root, where)
@@ -319,6 +349,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             offline=args.offline,
             output_dir=outputs[0].resolve().parent if outputs else None,
             on_event=on_event,
+            cache=cache,
         )
         with display:
             report = scan(change, policy, options)
@@ -380,9 +411,12 @@ def _emit_interrupted(args: argparse.Namespace, reason: str) -> None:
 
 def cmd_baseline_create(args: argparse.Namespace) -> int:
     path = Path(args.path)
+    cache = cache_from_args(args)
     with open_change(path) as change:
         policy = _load_policy(args, change.policy_dir or change.root, change.root, "")
-        options = ScanOptions(stages=_stages(args.stages, policy), offline=args.offline, read_baseline=False)
+        options = ScanOptions(
+            stages=_stages(args.stages, policy), offline=args.offline, read_baseline=False, cache=cache
+        )
         display, on_event = _progress(True)
         with display:
             report = scan(change, policy, replace(options, on_event=on_event))

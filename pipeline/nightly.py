@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from airlock.pipeline.batch import run_plans
+from airlock.pipeline.cache_store import DiskCache
 from airlock.pipeline.change import open_change
 from airlock.pipeline.errors import UsageError
 from airlock.pipeline.git import Git
@@ -133,6 +134,7 @@ def run_nightly(
     on_event: ProgressCallback | None = None,
     on_branch: BranchCallback | None = None,
     workers: int | None = None,
+    cache: DiskCache | None = None,
 ) -> list[BranchOutcome]:
     git = Git(repo)
     default_rev = git.resolve(default_branch)  # a missing default branch is the run's usage error, not a branch's
@@ -147,7 +149,7 @@ def run_nightly(
                     change = stack.enter_context(open_change(repo, base=default_rev, head=ref))
                     policy = load_policy(change)
                     options = ScanOptions(stages=stages_for(policy), offline=offline,
-                                          output_dir=output_dir / "branches" / slug(name))
+                                          output_dir=output_dir / "branches" / slug(name), cache=cache)
                     ready.append((name, change, policy, options, plan(change, policy, options)))
                 except Exception as exc:  # noqa: BLE001 - one bad branch never stops the night
                     outcomes.append(_error(name, exc))

@@ -47,6 +47,9 @@ def add_parsers(sub: argparse._SubParsersAction, parser_class: type[argparse.Arg
     n.add_argument("--repo-name", metavar="NAME", help="the repository's name in the history (default: the "
                    "repository directory's name)")
     n.add_argument("--jobs", metavar="N", type=int, help="tools run at once outside the shared runs (default: CPUs)")
+    from airlock.pipeline.cli import add_cache_options
+
+    add_cache_options(n)
     nsub = n.add_subparsers(dest="nightly_command", parser_class=parser_class)
     m = nsub.add_parser("merge", help="fold shard output dirs into one dashboard, nightly.json and history",
                         description="Fold the --output-dir of every shard into one.")
@@ -80,7 +83,7 @@ def _policy_loader(args: argparse.Namespace) -> Any:
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
-    from airlock.pipeline.cli import _stages
+    from airlock.pipeline.cli import _stages, cache_from_args
 
     if args.nightly_command == "merge":
         target: Path = args.merge_output
@@ -125,6 +128,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             on_event=progress.on_event,
             on_branch=progress.on_branch,
             workers=args.jobs,
+            cache=cache_from_args(args),
         )
     doc = summarize(
         out,

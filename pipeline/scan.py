@@ -10,6 +10,8 @@ from pathlib import Path
 
 from airlock.pipeline import __version__
 from airlock.pipeline.anchors import MAX_TEXT_BYTES, anchored
+from airlock.pipeline.cache_store import DiskCache
+from airlock.pipeline.cached_scanner import with_cache
 from airlock.pipeline.fingerprint import assign
 from airlock.pipeline.gate import evaluate
 from airlock.pipeline.models import (
@@ -43,6 +45,7 @@ class ScanOptions:
     today: dt.date | None = None  # for waiver expiry; None means today (UTC)
     read_baseline: bool = True  # False for `airlock baseline create`
     anchor_fallback: str = ""  # the CI file that ran airlock: where findings of --run commands are shown
+    cache: DiskCache | None = None  # per-file results of the cacheable scanners (pipeline/cached_scanner.py)
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:
@@ -61,11 +64,14 @@ class Plan:
 
 def plan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequence[Scanner] | None = None) -> Plan:
     """The head jobs (and base jobs, in diff modes) of a scan; nothing runs yet."""
-    scanners = [
-        s
-        for s in (scanners if scanners is not None else all_scanners())
-        if s.stage in options.stages and policy.tool(s.name).enabled
-    ]
+    scanners = with_cache(
+        [
+            s
+            for s in (scanners if scanners is not None else all_scanners())
+            if s.stage in options.stages and policy.tool(s.name).enabled
+        ],
+        options.cache,
+    )
     paths = tuple(p for p in change.scan_paths if not _excluded(p, policy.exclude))
     # A bad waivers or baseline file stops the scan before any tool runs.
     trusted = load_trusted(change.policy_dir, with_baseline=options.read_baseline)

@@ -8,7 +8,8 @@ from dataclasses import replace
 from airlock.pipeline import proc
 from airlock.pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
 from airlock.pipeline.suppressions import comment_ids, names_rule
-from airlock.scanners.interface import ScanContext
+from airlock.scanners.cache_keys import identity
+from airlock.scanners.interface import CacheIdentity, ScanContext
 from airlock.scanners.tooling import (
     SourceLines,
     argv_batches,
@@ -39,6 +40,10 @@ class BanditScanner:
 
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
         return wanted_suffix_targets(ctx.paths, ctx.workspace, (".py",))
+
+    def cache_identity(self, ctx: ScanContext) -> CacheIdentity | None:
+        # bandit's tests are its own: the version stands for its rule pack.
+        return identity(find_tool(self.name, ctx.tool), ctx, env_prefixes=("BANDIT_",))
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = find_tool(self.name, ctx.tool)

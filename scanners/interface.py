@@ -36,3 +36,26 @@ class Scanner(Protocol):
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         """Run the tool; never raise for a tool problem, return an error result instead."""
         ...
+
+
+@dataclass(frozen=True)
+class CacheIdentity:
+    """Everything besides a file's bytes and path that a per-file result depends on (pipeline/cached_scanner.py).
+
+    The tool's version is not here: it is learnt from the tool's own report and remembered per `exe`.
+    """
+
+    exe: str  # the resolved binary with its inode, size and times: a reinstall changes it
+    rules: str  # digest of the rule pack the tool runs with ("" when the tool has none beyond its version)
+    settings: str  # digest of the rest of the tool's configuration that reaches the tool
+
+
+class CacheableScanner(Scanner, Protocol):
+    """A scanner whose result for a file depends only on that file's bytes and path (no cross-file analysis).
+
+    Such a scanner must give the same findings for a file whatever other targets share its run.
+    """
+
+    def cache_identity(self, ctx: ScanContext) -> CacheIdentity | None:
+        """Cheap (no subprocess); None when it cannot be told (missing tool, unreadable rules): no caching."""
+        ...

@@ -15,7 +15,8 @@ from airlock.pipeline import proc
 from airlock.pipeline.fsutil import walk
 from airlock.pipeline.models import Finding, ScanResult, Severity, Suppression, ToolStatus
 from airlock.pipeline.suppressions import comment_ids, names_rule
-from airlock.scanners.interface import ScanContext
+from airlock.scanners.cache_keys import identity
+from airlock.scanners.interface import CacheIdentity, ScanContext
 from airlock.scanners.tooling import (
     MAX_TARGET_BYTES,
     SourceLines,
@@ -89,6 +90,12 @@ class SemgrepScanner:
 
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
         return wanted_suffix_targets(ctx.paths, ctx.workspace, (".py", ".pyi"))
+
+    def cache_identity(self, ctx: ScanContext) -> CacheIdentity | None:
+        # semgrep OSS analyses each file on its own; its rule pack is ours plus the policy's rule files.
+        return identity(
+            find_tool(self.name, ctx.tool), ctx, (RULES_DIR, *ctx.tool.rules), env_prefixes=("SEMGREP_",)
+        )
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = find_tool(self.name, ctx.tool)

@@ -10,7 +10,8 @@ from airlock.pipeline import proc
 from airlock.pipeline.models import Finding, ScanResult, Severity, ToolStatus
 from airlock.scanners import trivy_common as tc
 from airlock.scanners import trivy_secret_rules as own
-from airlock.scanners.interface import ScanContext
+from airlock.scanners.cache_keys import identity
+from airlock.scanners.interface import CacheIdentity, ScanContext
 from airlock.scanners.tooling import SourceLines, file_targets
 
 # trivy rates each secret rule itself (CRITICAL for cloud keys, ...); its labels map one to one.
@@ -30,6 +31,10 @@ class TrivySecretScanner:
 
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
         return file_targets(ctx.paths, ctx.workspace)
+
+    def cache_identity(self, ctx: ScanContext) -> CacheIdentity | None:
+        # trivy's built-in secret rules come with its version; airlock's own ones are the rules text.
+        return identity(tc.find_trivy(ctx.tool), ctx, rules_text=tc.SECRET_CONFIG + own.trivy_rules_yaml())
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         exe = tc.find_trivy(ctx.tool)

@@ -109,3 +109,12 @@ def sarif_validator() -> Any:
     schema = json.loads(SARIF_SCHEMA.read_text())
     cls = jsonschema.validators.validator_for(schema)  # the official schema is draft-04
     return cls(schema)
+
+
+@pytest.fixture(autouse=True)
+def private_cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's scans get an empty XDG cache: airlock's content cache never carries one test's results into
+    another (a cached result would skip the tool a test means to time out or break), nor into the user's."""
+    home = tmp_path_factory.mktemp("xdg-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    return home

@@ -277,8 +277,10 @@ def test_a_real_scan_leaves_nothing_in_tmpdir_or_home(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     tools = {t["name"]: t["status"] for s in json.loads(out.read_text())["stages"] for t in s["tools"]}
     assert tools == {"semgrep": "ok", "bandit": "ok", "trivy-secret": "ok", "checkov": "ok"}
+    # The tools leave nothing; what is left in HOME is airlock's own content cache, at its default place.
     left = sorted(str(p.relative_to(tmp_path)) for p in (*tmpdir.rglob("*"), *home.rglob("*")))
-    assert left == []
+    assert [p for p in left if not p.startswith("home/.cache/airlock/")] == ["home/.cache", "home/.cache/airlock"]
+    assert any(p.endswith(".json") for p in left)
 
 
 def test_interrupted_before_the_scan_still_writes_an_incomplete_report(
