@@ -4,9 +4,10 @@
 Prints three wall times and two ratios:
 - cold nightly / 30 separate scans (target <= 0.5): the nightly runs each per-file tool once over the union
   of the branches' changed files (pipeline/batch.py) in one process;
-- warm nightly / cold nightly (target <= 0.25): the same commits again with the output dir (and, once the
-  content cache is in, its cache) kept. Without a content cache the warm run redoes the work, so this ratio
-  stays near 1.0 until the cache lands.
+- warm nightly / cold nightly (target <= 0.25): the same commits again with the output dir and the content
+  cache (--cache-dir) kept.
+The separate scans run with --no-cache (today's shell loop, and no cache warmed for the nightly); the cold
+nightly starts from an empty cache dir of its own.
 Absolute times on a shared 2-core machine are noise; the ratios are the figures.
 """
 
@@ -47,18 +48,17 @@ def main() -> None:
 
         separate = sum(
             timed([*airlock, "scan", str(repo), "--base", "main", "--head", f"agent/{b:02d}", *common,
-                   "--output", os.devnull], env)
+                   "--no-cache", "--output", os.devnull], env)
             for b in range(args.branches)
         )
         nightly = [*airlock, "nightly", "--repo", str(repo), "--branches", "agent/*", *common,
-                   "--output-dir", str(Path(tmp) / "out")]
+                   "--output-dir", str(Path(tmp) / "out"), "--cache-dir", str(Path(tmp) / "nightly-cache")]
         cold = timed(nightly, env)
         warm = timed(nightly, env)
     print(f"{args.branches} branches over a {args.files}-file tree, sast, offline")
     print(f"  {args.branches} separate airlock scan runs: {separate:8.1f} s")
     print(f"  cold nightly:                  {cold:8.1f} s   ratio {cold / separate:.2f} (target <= 0.5)")
-    print(f"  warm nightly (same commits):   {warm:8.1f} s   ratio {warm / cold:.2f} (target <= 0.25; needs the "
-          "content cache)")
+    print(f"  warm nightly (same commits):   {warm:8.1f} s   ratio {warm / cold:.2f} (target <= 0.25)")
 
 
 if __name__ == "__main__":
