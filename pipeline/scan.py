@@ -65,6 +65,8 @@ def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
             offline=options.offline,
             image=policy.image,
             runtime=policy.runtime,
+            # --offline wins over [agent] online: nothing may touch the network
+            agent=replace(policy.agent, online=policy.agent.online and not options.offline),
             change=change,
             output_dir=options.output_dir,
         )

@@ -1,0 +1,58 @@
+"""The agent stage end to end: the fixture repository's agent branch commits every case, the clean branch none."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIXTURES, scan_json
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("agent_fixture", FIXTURES / "agent" / "make_repo.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["agent_fixture"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+GEN = _generator()
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return GEN.build(tmp_path_factory.mktemp("agent-repo") / "repo")  # type: ignore[no-any-return]
+
+
+def _agent(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in report["findings"] if f["stage"] == "agent"]
+
+
+def test_agent_branch_reports_every_case(repo: Path, tmp_path: Path) -> None:
+    code, report, done = scan_json(repo, "--base", "main", "--head", "agent", "--stages", "agent", tmp_path=tmp_path)
+    assert code == 1, done.stderr
+    got = {(f["rule_id"], f["path"], f["start_line"]) for f in _agent(report)}
+    missing = GEN.EXPECTED - got
+    assert not missing, f"missing {sorted(missing)}; got {sorted(got)}"
+    extra = {g for g in got if g not in GEN.EXPECTED}
+    assert not extra, f"unexpected {sorted(extra)}"
+    assert [s["name"] for s in report["stages"]] == ["agent"]
+    by_rule = {f["rule_id"]: f for f in _agent(report)}
+    assert "test_mul" in by_rule["agent.test-skipped"]["message"]
+    deleted = {f["message"] for f in _agent(report) if f["rule_id"] == "agent.test-deleted"}
+    assert any("TestMore::test_gone" in m for m in deleted) and any("test_legacy" in m for m in deleted)
+    assert not any("test_renamed" in m for m in deleted)
+
+
+def test_clean_branch_has_nothing_above_info(repo: Path, tmp_path: Path) -> None:
+    code, report, done = scan_json(repo, "--base", "main", "--head", "clean", "--stages", "agent", tmp_path=tmp_path)
+    assert code == 0, done.stderr
+    above = [(f["rule_id"], f["path"], f["severity"]) for f in _agent(report) if f["severity"] != "info"]
+    assert above == []
+    assert report["stages"][0]["status"] == "passed"
