@@ -13,6 +13,7 @@ from airlock.pipeline.models import Finding, ScanResult, Severity, ToolStatus
 from airlock.scanners.agent import (
     ci_steps,
     coverage,
+    hidden_text,
     weakened_tests,
     who_checks,
 )
@@ -41,6 +42,7 @@ class AgentScanner:
             coverage.check,
             ci_steps.check,
             who_checks.check,
+            hidden_text.check,
         ]
         findings: list[Finding] = []
         for c in checks:
