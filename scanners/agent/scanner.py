@@ -14,6 +14,7 @@ from airlock.scanners.agent import (
     ci_steps,
     coverage,
     hidden_text,
+    obfuscation,
     weakened_tests,
     who_checks,
 )
@@ -43,6 +44,7 @@ class AgentScanner:
             ci_steps.check,
             who_checks.check,
             hidden_text.check,
+            obfuscation.check,
         ]
         findings: list[Finding] = []
         for c in checks:
