@@ -13,6 +13,7 @@ from airlock.pipeline.models import Finding, ScanResult, Severity, ToolStatus
 from airlock.scanners.agent import (
     ci_steps,
     coverage,
+    dependencies,
     hidden_text,
     obfuscation,
     weakened_tests,
@@ -45,6 +46,7 @@ class AgentScanner:
             who_checks.check,
             hidden_text.check,
             obfuscation.check,
+            lambda v: dependencies.check(v, ctx.agent),
         ]
         findings: list[Finding] = []
         for c in checks:
