@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airlock.scanners.agent.scanner import AgentScanner
+from airlock.scanners.agent.vulns import TrivyDepsScanner
 from airlock.scanners.bandit import BanditScanner
 from airlock.scanners.checkov import CheckovScanner
 from airlock.scanners.interface import Scanner
@@ -21,4 +22,5 @@ def all_scanners() -> list[Scanner]:
         TrivyImageScanner(),
         RuntimeScanner(),
         AgentScanner(),
+        TrivyDepsScanner(),
     ]

@@ -31,7 +31,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _agent(report: dict[str, Any]) -> list[dict[str, Any]]:
-    return [f for f in report["findings"] if f["stage"] == "agent"]
+    return [f for f in report["findings"] if f["stage"] == "agent" and f["tool"] == "airlock"]
 
 
 def test_agent_branch_reports_every_case(repo: Path, tmp_path: Path) -> None:
