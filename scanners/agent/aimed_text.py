@@ -22,10 +22,12 @@ SIGNALS: tuple[tuple[str, int, re.Pattern[str]], ...] = (
     ("addresses an AI", 1, re.compile(
         r"(?<![/.\w-])(ai|llms?|language models?|assistants?|agents?|copilot|claude|chatgpt|gpt-?\d*|gemini|cursor"
         r"|(?:code[- ]|automated |ai )?reviewers?|review bots?|you are an?)(?![/.]?\w)", _I)),
-    ("tells it to ignore its rules", 3, re.compile(
-        r"(?<![-\w])(ignore|disregard|forget|override|bypass)\b.{0,40}?\b(previous|prior|above|earlier|all|any|your|the"
-        r"|these|security)\b.{0,30}?\b(instructions?|rules?|guidelines?|polic(?:y|ies)|prompts?|findings?"
-        r"|warnings?|checks?)\b", _I)),
+    ("tells it to ignore its instructions", 3, re.compile(
+        r"(?<![-\w])(ignore|disregard|forget)\b.{0,30}?\b(previous|prior|above|earlier|all|any|your|system)\b"
+        r".{0,20}?\b(instructions?|prompts?|guidelines?|directives?)\b", _I)),
+    ("tells it to ignore its rules", 2, re.compile(
+        r"(?<![-\w])(ignore|disregard|bypass|override)\b.{0,40}?\b(all|any|your|the|these|security|previous)\b"
+        r".{0,30}?\b(rules?|polic(?:y|ies)|findings?|warnings?|checks?)\b", _I)),
     ("tells it to approve or stay silent", 2, re.compile(
         r"\b(approve (?:this|the|it)\b.{0,30}?\b(?:without|immediately|regardless|now)|mark (?:this|it|the \w+) as"
         r" (?:safe|approved|secure|reviewed)|report no (?:issues|findings|problems|vulnerabilities)"
@@ -45,7 +47,7 @@ SIGNALS: tuple[tuple[str, int, re.Pattern[str]], ...] = (
 DISCUSSION = re.compile(
     r"\b(prompt[- ]injection|injection attacks?|jailbreaks?|attackers?|adversar\w*|malicious|for example|e\.g\."
     r"|such as|like this|an? (?:example|attack|payload)|detect\w*|recogni[sz]\w*|beware|be wary|watch out"
-    r"|defen[cd]\w*|mitigat\w*|threat model)\b",
+    r"|defen[cd]\w*|mitigat\w*|threat model|text aimed at|instructions to)\b",
     _I,
 )
 _QUOTED = re.compile(r"([\"'`\u201c\u2018])(?:(?!\1).){8,}?(\1|[\u201d\u2019])")

@@ -50,6 +50,7 @@ ENTROPY_MIN_LEN = 64
 ENTROPY_BITS = 4.5  # bits per character; base64 of random bytes is near 6, English prose near 4
 HEX_ENTROPY_BITS = 3.5  # hex digits top out at 4 bits
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+_ENCODED = re.compile(r"^[A-Za-z0-9+/=_-]+$")  # base64, base64url, hex: what a payload or key is written in
 
 
 def entropy(s: str) -> float:
@@ -61,8 +62,8 @@ def entropy(s: str) -> float:
 
 def high_entropy(s: str) -> bool:
     s = s.strip()
-    if len(s) < ENTROPY_MIN_LEN or " " in s:
-        return False
+    if len(s) < ENTROPY_MIN_LEN or not _ENCODED.match(s):
+        return False  # prose, regexes and format strings are not encoded blobs
     return entropy(s) >= (HEX_ENTROPY_BITS if _HEX.match(s) else ENTROPY_BITS)
 
 
