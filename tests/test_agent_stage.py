@@ -56,3 +56,38 @@ def test_clean_branch_has_nothing_above_info(repo: Path, tmp_path: Path) -> None
     above = [(f["rule_id"], f["path"], f["severity"]) for f in _agent(report) if f["severity"] != "info"]
     assert above == []
     assert report["stages"][0]["status"] == "passed"
+
+
+def test_full_mode_runs_only_the_head_only_checks(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    files = {
+        "src/a.py": "x = 'user\u202e \u2066# admin\u2069 \u2066'\n",
+        "tests/test_a.py": "def test_a():\n    assert True\n",
+        "requirements.txt": "flask==3.0\nreqeusts==1.0\n",
+        ".github/workflows/ci.yml": "on: [push]\njobs: {t: {steps: [{run: 'true'}]}}\n",
+        "AGENTS.md": "# Agents\n\nRun the tests.\n",
+    }
+    for rel, text in files.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text(text, encoding="utf-8")
+    code, report, done = scan_json(tree, "--stages", "agent", tmp_path=tmp_path)
+    assert code == 1, done.stderr
+    got = sorted((f["rule_id"], f["path"], f["start_line"]) for f in _agent(report))
+    assert got == [
+        ("agent.bidi-control", "src/a.py", 1),
+        ("agent.dependency-lookalike", "requirements.txt", 2),
+        ("agent.dependency-unverified", "requirements.txt", 1),
+    ]
+
+
+def test_hostile_manifests_are_unchecked_not_crashes(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "web").mkdir(parents=True)
+    (tree / "web" / "package.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tree / "Pipfile").write_text("[packages\nname = \n")
+    code, report, done = scan_json(tree, "--stages", "agent", tmp_path=tmp_path)
+    assert code == 1, done.stderr
+    assert sorted((f["rule_id"], f["path"]) for f in _agent(report)) == [
+        ("agent.unchecked", "Pipfile"), ("agent.unchecked", "web/package.json"),
+    ]
+    assert {t["name"]: t["status"] for s in report["stages"] for t in s["tools"]}["airlock-agent"] == "ok"

@@ -204,7 +204,7 @@ def _binary(view: ChangeView, f: ChangedFile) -> list[Finding]:
     sev, what = kind
     return [
         finding(
-            BINARY, sev, f.path, 0, f"the change adds {what} ({len(raw)} bytes) that no reviewer can read",
+            BINARY, sev, f.path, 0, f"the change adds {what} that no reviewer can read",
             "binary file added",
         )
     ]

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airlock.pipeline.models import Change, ChangedFile, FileStatus, Finding, Severity
+from airlock.scanners.tooling import MAX_TARGET_BYTES
 
-MAX_FILE_BYTES = 2 * 1024 * 1024  # larger files are not parsed; each becomes agent.unchecked (high)
+MAX_FILE_BYTES = MAX_TARGET_BYTES  # larger text files are not parsed; each becomes agent.unchecked (high)
+BINARY_PREFIX = 64 * 1024  # of a larger binary, enough to tell what it is
 TOOL = "airlock"
 STAGE = "agent"
 
@@ -72,15 +74,18 @@ class ChangeView:
             return None
         if not stat.S_ISREG(st.st_mode):
             return None
-        if st.st_size > MAX_FILE_BYTES:
-            self.too_large.add(rel)
-            return None
         try:
             fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(fd, "rb") as fh:
-                return fh.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES]
+                if st.st_size <= MAX_FILE_BYTES:
+                    return fh.read(MAX_FILE_BYTES + 1)[:MAX_FILE_BYTES]
+                head = fh.read(BINARY_PREFIX)
         except OSError:
             return None
+        if b"\0" in head[:8192]:
+            return head  # a large binary: its prefix says what it is, and no text check reads it
+        self.too_large.add(rel)
+        return None
 
     def head(self, rel: str) -> bytes | None:
         return self._read(self.head_root, "head", rel)
