@@ -50,7 +50,26 @@ DISCUSSION = re.compile(
     r"|defen[cd]\w*|mitigat\w*|threat model|text aimed at|instructions to)\b",
     _I,
 )
-_QUOTED = re.compile(r"([\"'`\u201c\u2018])(?:(?!\1).){8,}?(\1|[\u201d\u2019])")
+_CLOSE = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019"}
+
+
+def quoted_spans(text: str) -> list[str]:
+    """Quoted passages of 8+ characters, in one pass (a regex with backtracking would be quadratic here)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        close = _CLOSE.get(text[i])
+        if close is None:
+            i += 1
+            continue
+        end = text.find(close, i + 1)
+        if end == -1:
+            i += 1
+            continue
+        if end - i - 1 >= 8:
+            out.append(text[i : end + 1])
+        i = end + 1
+    return out
 
 
 def score(line: str) -> tuple[int, list[str]]:
@@ -61,7 +80,7 @@ def score(line: str) -> tuple[int, list[str]]:
         return 0, []  # addressing an AI alone is not an instruction
     if DISCUSSION.search(text):
         total -= 3
-    quoted = " ".join(m.group(0) for m in _QUOTED.finditer(text))
+    quoted = " ".join(quoted_spans(text))
     # A quote that is most of the line is the line's own text (a JSON value), not a citation inside it.
     if quoted and len(quoted) < 0.6 * len(text.strip()) and any(rx.search(quoted) for _why, w, rx in SIGNALS if w >= 2):
         total -= 2  # the instruction is quoted: cited, not given

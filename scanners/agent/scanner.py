@@ -50,7 +50,17 @@ class AgentScanner:
         ]
         findings: list[Finding] = []
         for c in checks:
-            findings += c(view)
+            try:
+                findings += c(view)
+            except RecursionError:
+                # Nesting deep enough to exhaust Python's stack (a parser or a walk): the family's verdict is unknown.
+                findings.append(
+                    finding(
+                        UNCHECKED, Severity.HIGH, "", 0,
+                        "a file of the change is nested too deeply for the agent stage to read; its checks did not run",
+                        "change not checked",
+                    )
+                )  # fmt: skip
         findings += [
             finding(
                 UNCHECKED, Severity.HIGH, rel, 0,
