@@ -125,8 +125,8 @@ def main() -> int:
     print(f"change of 20 files, {args.runs} runs each, load {os.getloadavg()[0]:.1f}")
     print(f"  sast,iac        median {a:.2f} s")
     print(f"  sast,iac,agent  median {b:.2f} s  (difference {b - a:+.2f} s)")
-    print(f"  agent stage's own wall time in the report (airlock-agent + trivy-deps): median {o:.3f} s")
-    print(f"  airlock-agent CPU time in process: median {cpu:.3f} s  (target <= 0.5 s)")
+    print(f"  agent stage's own wall time in the report (airlock + trivy-deps): median {o:.3f} s")
+    print(f"  agent checks CPU time in process: median {cpu:.3f} s  (target <= 0.5 s)")
     return 0
 
 

@@ -90,4 +90,4 @@ def test_hostile_manifests_are_unchecked_not_crashes(tmp_path: Path) -> None:
     assert sorted((f["rule_id"], f["path"]) for f in _agent(report)) == [
         ("agent.unchecked", "Pipfile"), ("agent.unchecked", "web/package.json"),
     ]
-    assert {t["name"]: t["status"] for s in report["stages"] for t in s["tools"]}["airlock-agent"] == "ok"
+    assert {t["name"]: t["status"] for s in report["stages"] for t in s["tools"]}["airlock"] == "ok"

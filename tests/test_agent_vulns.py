@@ -27,7 +27,7 @@ def test_only_what_the_change_added_is_reported(tmp_path: Path) -> None:
     # requests 2.19.0 (CVE-2018-18074) was already in the base: old, not reported.
     assert vulns == [("trivy", "CVE-2024-37891", "requirements.txt", 2, "medium")]
     tools = {t["name"]: t["status"] for s in report["stages"] for t in s["tools"]}
-    assert tools == {"airlock-agent": "ok", "trivy-deps": "ok"}
+    assert tools == {"airlock": "ok", "trivy-deps": "ok"}
 
 
 def test_without_a_db_the_check_is_skipped_with_the_fix(tmp_path: Path) -> None:

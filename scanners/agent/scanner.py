@@ -28,7 +28,7 @@ Check = Callable[[ChangeView], list[Finding]]
 
 
 class AgentScanner:
-    name = "airlock-agent"
+    name = "airlock"
     stage = "agent"
 
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
