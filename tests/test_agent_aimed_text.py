@@ -14,21 +14,29 @@ from tests.conftest import FIXTURES
 LABELLED = FIXTURES / "agent" / "aimed-text.jsonl"
 
 
-def _cases() -> list[tuple[bool, str]]:
-    return [(d["label"], d["text"]) for d in map(json.loads, LABELLED.read_text(encoding="utf-8").splitlines())]
+def _cases(which: str) -> list[tuple[bool, str]]:
+    rows = map(json.loads, LABELLED.read_text(encoding="utf-8").splitlines())
+    return [(d["label"], d["text"]) for d in rows if d.get("set", "tuning") == which]
 
 
-def test_labelled_set_precision_and_recall() -> None:
-    cases = _cases()
-    assert sum(1 for label, _t in cases if label) >= 20 and sum(1 for label, _t in cases if not label) >= 20
+def _score(cases: list[tuple[bool, str]]) -> tuple[float, float, list[str], list[str]]:
     tp = sum(1 for label, t in cases if label and aimed_text.is_aimed(t))
     fp = [t for label, t in cases if not label and aimed_text.is_aimed(t)]
     fn = [t for label, t in cases if label and not aimed_text.is_aimed(t)]
-    precision = tp / (tp + len(fp))
-    recall = tp / (tp + len(fn))
-    print(f"aimed-text: precision {precision:.2f}, recall {recall:.2f} on {len(cases)} labelled lines")
-    assert precision >= 0.95, fp
-    assert recall >= 0.9, fn
+    return tp / max(1, tp + len(fp)), tp / max(1, tp + len(fn)), fp, fn
+
+
+def test_labelled_set_precision_and_recall() -> None:
+    """The tuning set was written with the weights; the held-out set was written after them and never tuned on."""
+    tuning, held = _cases("tuning"), _cases("held-out")
+    assert sum(1 for label, _t in tuning if label) >= 20 and sum(1 for label, _t in tuning if not label) >= 20
+    assert len(held) >= 14
+    p, r, fp, fn = _score(tuning)
+    hp, hr, hfp, hfn = _score(held)
+    print(f"aimed-text: tuning set precision {p:.2f} recall {r:.2f} ({len(tuning)} lines); "
+          f"held-out precision {hp:.2f} recall {hr:.2f} ({len(held)} lines)")
+    assert p >= 0.95 and r >= 0.9, (fp, fn)
+    assert hp >= 0.8 and hr >= 0.8, (hfp, hfn)
 
 
 def test_discussion_of_the_attack_is_not_the_attack() -> None:

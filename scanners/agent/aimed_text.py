@@ -29,7 +29,7 @@ SIGNALS: tuple[tuple[str, int, re.Pattern[str]], ...] = (
         r"(?<![-\w])(ignore|disregard|bypass|override)\b.{0,40}?\b(all|any|your|the|these|security|previous)\b"
         r".{0,30}?\b(rules?|polic(?:y|ies)|findings?|warnings?|checks?)\b", _I)),
     ("tells it to approve or stay silent", 2, re.compile(
-        r"\b(approve (?:this|the|it)\b.{0,30}?\b(?:without|immediately|regardless|now)|mark (?:this|it|the \w+) as"
+        r"\b(approve (?:this|the|it)\b.{0,30}?\b(?:without|immediately|regardless|now)|mark (?:this|it|the)(?: \w+)? as"
         r" (?:safe|approved|secure|reviewed)|report no (?:issues|findings|problems|vulnerabilities)"
         r"|(?:do not|don't|never) (?:flag|report|mention|comment on)|(?:it|this|the \w+) is safe to (?:merge|approve)"
         r"|merge (?:this|it) (?:without|immediately|regardless)|respond (?:only )?with lgtm)\b", _I)),
