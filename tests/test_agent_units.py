@@ -185,3 +185,22 @@ def test_assets_are_not_binaries_to_report() -> None:
     assert obfuscation.kind_of_binary("src/logo.dat", png) is not None
     assert obfuscation.kind_of_binary("src/x.txt", "é".encode() * 40_000) is None
     assert decode(png) is None
+
+
+def test_who_checks_families() -> None:
+    from airlock.scanners.agent.who_checks import family
+
+    assert family(".github/workflows/release.yaml")[0] == "agent.ci-edit"  # type: ignore[index]
+    assert family("CODEOWNERS")[0] == "agent.review-config-edit"  # type: ignore[index]
+    for rel in ("AGENTS.md", "pkg/CLAUDE.md", ".cursorrules", ".github/copilot-instructions.md", ".mcp.json",
+                ".cursor/mcp.json", ".vscode/tasks.json"):
+        assert family(rel)[0] == "agent.instructions-edit", rel  # type: ignore[index]
+    assert family("src/app.py") is None and family("docs/agents.md") is None
+
+
+def test_airlock_hook_removed_from_pre_commit(tmp_path: Path) -> None:
+    base = "repos:\n  - repo: local\n    hooks:\n      - id: airlock\n        entry: airlock scan --staged\n"
+    head = "repos:\n  - repo: local\n    hooks:\n      - id: ruff\n        entry: ruff check\n"
+    v = _view(tmp_path, {".pre-commit-config.yaml": base}, {".pre-commit-config.yaml": head},
+              _mod(".pre-commit-config.yaml", (4, 5)))
+    assert [(f.rule_id, f.start_line) for f in ci_steps.check(v)] == [("agent.airlock-step-weakened", 0)]
