@@ -98,9 +98,9 @@ def requirements_txt(text: str) -> Manifest:
             continue
         if line.startswith(("-e ", "--editable ")):
             target = line.split(None, 1)[1]
-            name = re.search(r"#egg=([\w.-]+)", target)
-            deps.append(Dep("pypi", name.group(1) if name else target, "", _kind(target) if _kind(target) != "registry"
-                            else "path", target, n))
+            egg = re.search(r"#egg=([\w.-]+)", target)
+            kind = _kind(target) if _kind(target) != "registry" else "path"  # `-e .` or `-e subdir`
+            deps.append(Dep("pypi", egg.group(1) if egg else target, "", kind, target, n))
             continue
         if line.startswith("-"):
             continue  # -r other.txt, -c constraints.txt, --hash lines: no new package named here
