@@ -204,3 +204,11 @@ def test_airlock_hook_removed_from_pre_commit(tmp_path: Path) -> None:
     v = _view(tmp_path, {".pre-commit-config.yaml": base}, {".pre-commit-config.yaml": head},
               _mod(".pre-commit-config.yaml", (4, 5)))
     assert [(f.rule_id, f.start_line) for f in ci_steps.check(v)] == [("agent.airlock-step-weakened", 0)]
+
+
+def test_test_file_moved_out_of_test_paths_counts_as_deleted(tmp_path: Path) -> None:
+    src = "def test_a():\n    assert f() == 1\n"
+    v = _view(tmp_path, {"tests/test_a.py": src}, {"scratch/old_a.py": src},
+              ChangedFile("scratch/old_a.py", FileStatus.RENAMED, "tests/test_a.py"))
+    (f,) = weakened_tests.check(v)
+    assert (f.rule_id, f.path, f.start_line) == ("agent.test-deleted", "scratch/old_a.py", 0) and "test_a" in f.message

@@ -180,7 +180,18 @@ def check(view: ChangeView) -> list[Finding]:
             )  # fmt: skip
             continue
         base_fns = test_functions(base_tree) if base_tree else {}
-        head_fns = test_functions(head_tree) if head_tree else {}
+        # Moved out of the test paths, its tests are no longer collected: as good as deleted.
+        head_fns = test_functions(head_tree) if head_tree and is_test_file(f.path) else {}
+        if f.status is FileStatus.RENAMED and not is_test_file(f.path) and base_fns:
+            out.append(
+                finding(
+                    DELETED, Severity.HIGH, f.path, 0,
+                    f"the change moves {f.old_path} to {f.path}, outside the test paths, so its {len(base_fns)} "
+                    f"test(s) no longer run: {_names(list(base_fns))}", "test file moved out of the test paths",
+                    evidence=tuple(f"test: {n}" for n in list(base_fns)[:20]),
+                )
+            )  # fmt: skip
+            continue
         pairs.append((f, base_fns, head_fns, head_tree))
     # A test removed in one place and added with the same body elsewhere was renamed or moved, not deleted.
     added_bodies = {_body_key(fn) for _f, b, h, _t in pairs for name, fn in h.items() if name not in b}
