@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-KNOWN_TOOLS = ("semgrep", "bandit", "trivy", "trivy-secret", "trivy-deps", "checkov", "bwrap", "strace")
+KNOWN_TOOLS = ("semgrep", "bandit", "trivy", "trivy-secret", "trivy-deps", "checkov", "bwrap", "strace", "airlock")
 DEFAULT_TIMEOUT_S = 300.0
 
 

@@ -212,3 +212,16 @@ def test_test_file_moved_out_of_test_paths_counts_as_deleted(tmp_path: Path) -> 
               ChangedFile("scratch/old_a.py", FileStatus.RENAMED, "tests/test_a.py"))
     (f,) = weakened_tests.check(v)
     assert (f.rule_id, f.path, f.start_line) == ("agent.test-deleted", "scratch/old_a.py", 0) and "test_a" in f.message
+
+
+def test_a_spent_time_budget_is_reported(tmp_path: Path) -> None:
+    from airlock.pipeline.policy import ToolConfig
+    from airlock.scanners.agent.scanner import AgentScanner
+    from airlock.scanners.interface import ScanContext
+
+    v = _view(tmp_path, {}, {"a.py": "x = 1\n", "b.py": "y = 2\n"}, ChangedFile("a.py", FileStatus.ADDED),
+              ChangedFile("b.py", FileStatus.ADDED))
+    ctx = ScanContext(workspace=v.head_root, paths=("a.py", "b.py"), tool=ToolConfig(timeout_s=0.0), change=v.change)
+    result = AgentScanner().run(ctx, ("a.py", "b.py"))
+    (f,) = result.findings
+    assert f.rule_id == "agent.unchecked" and "ran out of time" in f.message and "a.py, b.py" in f.message

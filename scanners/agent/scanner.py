@@ -38,7 +38,7 @@ class AgentScanner:
 
     def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
         assert ctx.change is not None  # noqa: S101 - targets() returned nothing without one
-        view = ChangeView(ctx.change, ctx.paths)
+        view = ChangeView(ctx.change, ctx.paths, ctx.tool.timeout_s)
         checks: list[Check] = [
             weakened_tests.check,
             coverage.check,
@@ -69,6 +69,15 @@ class AgentScanner:
             )  # fmt: skip
             for rel in sorted(view.too_large)
         ]
+        if view.unread_after_deadline:
+            left = sorted(view.unread_after_deadline)
+            findings.append(
+                finding(
+                    UNCHECKED, Severity.HIGH, left[0], 0,
+                    f"the agent stage ran out of time ({ctx.tool.timeout_s:g} s; raise [tools.airlock] timeout_s) "
+                    f"before reading {len(left)} file(s): {', '.join(left[:5])}", "change not fully checked",
+                )
+            )  # fmt: skip
         return ScanResult(self.name, self.stage, ToolStatus.OK, tuple(_dedup(findings)), version=__version__)
 
 

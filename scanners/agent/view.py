@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ def decode(raw: bytes) -> Text | None:
 
 
 class ChangeView:
-    def __init__(self, change: Change, paths: tuple[str, ...]) -> None:
+    def __init__(self, change: Change, paths: tuple[str, ...], timeout_s: float = 300.0) -> None:
         self.change = change
         self.head_root = change.workspace
         self.base_root = change.base_workspace if change.mode != "full" else None
@@ -51,6 +52,10 @@ class ChangeView:
         self.files = tuple(f for f in change.files if f.path in wanted or f.status is FileStatus.DELETED)
         self.too_large: set[str] = set()
         self._cache: dict[tuple[str, str], bytes | None] = {}
+        # In-process checks have no subprocess timeout to bound them: past the deadline no file is read, and
+        # the scanner reports what was left unread.
+        self.deadline = time.monotonic() + timeout_s
+        self.unread_after_deadline: set[str] = set()
 
     @property
     def has_base(self) -> bool:
@@ -64,6 +69,9 @@ class ChangeView:
             return None
         key = (side, rel)
         if key not in self._cache:
+            if time.monotonic() > self.deadline:
+                self.unread_after_deadline.add(rel)
+                return None
             self._cache[key] = self._load(root / rel, rel)
         return self._cache[key]
 
