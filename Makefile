@@ -45,6 +45,7 @@ bench: install
 	$(PY) benchmarks/bench_runtime.py
 	$(PY) benchmarks/score_corpus.py
 	$(PY) benchmarks/bench_proxy.py
+	$(PY) benchmarks/bench_agent.py
 
 clean:
 	rm -rf $(VENV) $(PRE_COMMIT_VENV) out .pytest_cache .mypy_cache .ruff_cache

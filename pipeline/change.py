@@ -126,7 +126,9 @@ def _diff_change(
     notes = materialize_entries(git, head_rev, git.entries(head_rev), ws, failed)
     changed = {f.path for f in files if f.status is not FileStatus.DELETED}
     base_ws = stack.enter_context(temp_dir("base"))
-    old_paths = sorted({f.old_path for f in files if f.old_path})
+    # Deleted files too: the agent stage compares what a change removed (a test file) with nothing.
+    deleted = {f.path for f in files if f.status is FileStatus.DELETED}
+    old_paths = sorted({f.old_path for f in files if f.old_path} | deleted)
     notes += materialize_entries(git, merge_base, git.entries(merge_base, old_paths), base_ws)
     # The policy, waivers and baseline come from the base: an agent's change cannot loosen its own gate.
     policy_dir = stack.enter_context(temp_dir("policy"))

@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gitlab-sast-output", metavar="FILE", type=Path,
                    help="also write GitLab's SAST report (artifacts:reports:sast)")
     p.add_argument("--offline", action="store_true", help="nothing may touch the network")
+    p.add_argument("--online", action="store_true",
+                   help="agent stage: look added dependencies up in their registries (sets [agent] online)")
     p.add_argument("--run", metavar="CMD", action="append", help="runtime stage: a command to run in the sandbox "
                    "(repeatable; overrides [runtime] commands)")
     img = p.add_argument_group("image stage (added to the policy's [image] section)")
@@ -220,6 +222,10 @@ def _load_policy(args: argparse.Namespace, policy_dir: Path, root: Path, where: 
         except ValueError as exc:
             raise UsageError(f"--fail-on: {exc}") from None
         policy = replace(policy, gate=replace(policy.gate, fail_on=sev))
+    if getattr(args, "online", False):
+        if args.offline:
+            raise UsageError("--online and --offline exclude each other: pick one")
+        policy = replace(policy, agent=replace(policy.agent, online=True))
     return _with_image_options(args, policy)
 
 

@@ -28,7 +28,7 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-STAGES = ("sast", "iac", "image", "runtime")
+STAGES = ("sast", "iac", "image", "runtime", "agent")
 
 
 class FileStatus(str, enum.Enum):

@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-KNOWN_TOOLS = ("semgrep", "bandit", "trivy", "trivy-secret", "checkov", "bwrap", "strace")
+KNOWN_TOOLS = ("semgrep", "bandit", "trivy", "trivy-secret", "trivy-deps", "checkov", "bwrap", "strace", "airlock")
 DEFAULT_TIMEOUT_S = 300.0
 
 
@@ -84,12 +84,25 @@ class RuntimePolicy:
 
 
 @dataclass(frozen=True)
+class AgentPolicy:
+    """The agent stage's settings. Registry URLs and the cache dir decide where the host connects and writes:
+    only a trusted source (--config) sets them."""
+
+    online: bool = False  # registry lookups of added dependencies; also --online
+    min_package_age_days: int = 30
+    pypi_url: str = "https://pypi.org/pypi"
+    npm_url: str = "https://registry.npmjs.org"
+    cache_dir: str | None = None  # registry answers; default: $XDG_CACHE_HOME/airlock/registry
+
+
+@dataclass(frozen=True)
 class Policy:
     stages: tuple[str, ...] = STAGES
     gate: GatePolicy = field(default_factory=GatePolicy)
     tools: Mapping[str, ToolConfig] = field(default_factory=dict)
     image: ImagePolicy = field(default_factory=ImagePolicy)
     runtime: RuntimePolicy = field(default_factory=RuntimePolicy)
+    agent: AgentPolicy = field(default_factory=AgentPolicy)
     exclude: tuple[str, ...] = ()
     source: str = "defaults"  # where the policy came from, for the report
 
@@ -213,9 +226,18 @@ _RUNTIME_KEYS: dict[str, Check] = {
     "read_paths": _list(_str),
     "require_limits": _list(_choice("pids", "memory", "cpu")),
 }
+_AGENT_KEYS: dict[str, Check] = {
+    "online": _bool,
+    "min_package_age_days": _int(0, 36_500),
+    "pypi_url": _str,
+    "npm_url": _str,
+    "cache_dir": _str,
+}
+# Keys that decide where the host connects or writes: never taken from the scanned tree's own policy.
+_TRUSTED_AGENT_KEYS = ("pypi_url", "npm_url", "cache_dir")
 # Keys that decide what the host exposes to the sandbox: never taken from the scanned tree's own policy.
 _HOST_RUNTIME_KEYS = ("run_as", "read_paths")
-_TOP_KEYS = ("stages", "gate", "tools", "image", "runtime", "paths")
+_TOP_KEYS = ("stages", "gate", "tools", "image", "runtime", "agent", "paths")
 
 
 def _table(key: str, v: Any) -> dict[str, Any]:
@@ -314,6 +336,18 @@ def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: boo
     for k in ("read_paths",):
         if k in runtime_fields:
             runtime_fields[k] = tuple(_path(f"runtime.{k}", p, base_dir, False) for p in runtime_fields[k])
+    agent_fields = _fields("agent.", _table("agent", data.get("agent", {})), _AGENT_KEYS)
+    agent_host = [k for k in _TRUSTED_AGENT_KEYS if k in agent_fields]
+    if not trusted and agent_host:
+        raise _Bad(
+            f"agent.{agent_host[0]} decides where the host connects or writes and is not taken from the scanned "
+            "repository's own policy; pass it with --config"
+        )
+    for k in ("pypi_url", "npm_url"):
+        if k in agent_fields and not agent_fields[k].startswith(("https://", "http://")):
+            raise _Bad(f"agent.{k} must be an http(s) URL (got {agent_fields[k]!r})")
+    if "cache_dir" in agent_fields:
+        agent_fields["cache_dir"] = _path("agent.cache_dir", agent_fields["cache_dir"], base_dir, False)
     paths = _fields("paths.", _table("paths", data.get("paths", {})), {"exclude": _list(_str)})
     return Policy(
         stages=stages,
@@ -321,6 +355,7 @@ def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: boo
         tools=tools,
         image=ImagePolicy(**image_fields),
         runtime=RuntimePolicy(**runtime_fields),
+        agent=AgentPolicy(**agent_fields),
         exclude=paths.get("exclude", ()),
         source=source,
     )

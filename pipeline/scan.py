@@ -84,6 +84,8 @@ def plan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
             offline=options.offline,
             image=policy.image,
             runtime=policy.runtime,
+            # --offline wins over [agent] online: nothing may touch the network
+            agent=replace(policy.agent, online=policy.agent.online and not options.offline),
             change=change,
             output_dir=options.output_dir,
             tracer=policy.tool("strace"),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Protocol
 
 from airlock.pipeline.models import Change, ScanResult
-from airlock.pipeline.policy import ImagePolicy, RuntimePolicy, ToolConfig
+from airlock.pipeline.policy import AgentPolicy, ImagePolicy, RuntimePolicy, ToolConfig
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class ScanContext:
     offline: bool = False
     image: ImagePolicy = field(default_factory=ImagePolicy)
     runtime: RuntimePolicy = field(default_factory=RuntimePolicy)
+    agent: AgentPolicy = field(default_factory=AgentPolicy)
     change: Change | None = None
     output_dir: Path | None = None  # where a scanner may leave an artifact beside the report (an SBOM)
     tracer: ToolConfig = field(default_factory=ToolConfig)  # [tools.strace]: the runtime stage's tracer
@@ -27,7 +28,7 @@ class ScanContext:
 
 class Scanner(Protocol):
     name: str  # the tool's name, also its [tools.<name>] policy table
-    stage: str  # sast, iac, image or runtime
+    stage: str  # sast, iac, image, runtime or agent
 
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
         """What this scanner applies to in ctx; empty means the scanner is skipped."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from airlock.scanners.agent.scanner import AgentScanner
+from airlock.scanners.agent.vulns import TrivyDepsScanner
 from airlock.scanners.bandit import BanditScanner
 from airlock.scanners.checkov import CheckovScanner
 from airlock.scanners.interface import Scanner
@@ -19,4 +21,6 @@ def all_scanners() -> list[Scanner]:
         CheckovScanner(),
         TrivyImageScanner(),
         RuntimeScanner(),
+        AgentScanner(),
+        TrivyDepsScanner(),
     ]

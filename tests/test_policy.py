@@ -13,7 +13,7 @@ def _parse(data: dict, tmp_path: Path) -> Policy:
 
 def test_defaults(tmp_path: Path) -> None:
     p = _parse({}, tmp_path)
-    assert p.stages == ("sast", "iac", "image", "runtime")
+    assert p.stages == ("sast", "iac", "image", "runtime", "agent")
     assert p.gate.fail_on is Severity.HIGH and p.gate.on_error == "fail" and p.gate.max_new == 0
     assert p.tool("semgrep").timeout_s == 300
 
@@ -65,3 +65,19 @@ def test_airlock_toml_wins_over_pyproject(tmp_path: Path) -> None:
     files.pop("airlock.toml")
     assert load_repo_policy(files.get, tmp_path).gate.fail_on is Severity.CRITICAL
     assert load_repo_policy({}.get, tmp_path).source == "defaults"
+
+
+def test_agent_table(tmp_path: Path) -> None:
+    p = _parse({"agent": {"online": True, "min_package_age_days": 7}, "gate": {"agent": {"fail_on": "medium"}}},
+               tmp_path)
+    assert p.agent.online is True and p.agent.min_package_age_days == 7
+    assert p.gate.threshold("agent") is Severity.MEDIUM
+
+
+@pytest.mark.parametrize("key", ["pypi_url", "npm_url", "cache_dir"])
+def test_agent_registry_and_cache_only_from_a_trusted_config(tmp_path: Path, key: str) -> None:
+    with pytest.raises(UsageError, match=f"agent.{key} decides where the host connects or writes"):
+        _parse({"agent": {key: "https://registry.example"}}, tmp_path)
+    trusted = parse_policy({"agent": {key: "http://127.0.0.1:1/x"}}, source="c.toml", base_dir=tmp_path,
+                           confine=False, trusted=True)
+    assert getattr(trusted.agent, key)

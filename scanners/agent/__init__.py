@@ -1,0 +1,1 @@
+"""The agent stage: checks on the change itself that no scanner makes. One module per check family."""

@@ -1,0 +1,95 @@
+"""Manifest readers and the look-alike check: pure functions, no registry."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airlock.scanners.agent import lookalike, manifests
+
+_SEG = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12).filter(
+    lambda s: not s.startswith("-")
+)
+_MODULE = st.builds(lambda h, a, b: f"{h}.com/{a}/{b}", _SEG, _SEG, _SEG)
+_VERSION = st.builds(lambda a, b, c: f"v{a}.{b}.{c}", st.integers(0, 99), st.integers(0, 99), st.integers(0, 99))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_MODULE, _VERSION), min_size=1, max_size=8, unique_by=lambda t: t[0]), st.booleans(),
+       st.booleans())
+def test_go_mod_reader_round_trips(reqs: list[tuple[str, str]], block: bool, comments: bool) -> None:
+    note = " // indirect" if comments else ""
+    if block:
+        body = "require (\n" + "".join(f"\t{m} {v}{note}\n" for m, v in reqs) + ")\n"
+    else:
+        body = "".join(f"require {m} {v}{note}\n" for m, v in reqs)
+    text = f"module example.com/me\n\ngo 1.22\n\n// a comment\n{body}"
+    got = [(d.name, d.version, d.source) for d in manifests.go_mod(text).deps]
+    assert got == [(m, v, "registry") for m, v in reqs]
+
+
+def test_go_mod_replace_directives() -> None:
+    text = "module m\nreplace (\n\ta.com/x => ../x\n\tb.com/y v1.0.0 => evil.com/y v1.0.1\n)\n"
+    assert [(d.name, d.source, d.where) for d in manifests.go_mod(text).deps] == [
+        ("a.com/x", "path", "../x"), ("b.com/y", "replace", "evil.com/y"),
+    ]
+
+
+def test_requirements_options_urls_and_hashes() -> None:
+    text = (
+        "# comment\n-r base.txt\n--index-url https://mirror.example/simple\nflask==3.0 --hash=sha256:abc\n"
+        "-e git+https://github.com/a/b.git#egg=bee\nhttps://x.example/pkg.whl#egg=pkg\nattrs ; python_version>'3'\n"
+    )
+    m = manifests.requirements_txt(text)
+    assert [(d.name, d.source, d.line) for d in m.deps] == [
+        ("flask", "registry", 4), ("bee", "git", 5), ("pkg", "url", 6), ("attrs", "registry", 7),
+    ]
+    assert m.indexes == (("--index-url https://mirror.example/simple", 3),)
+
+
+def test_pyproject_pep621_and_poetry() -> None:
+    text = (
+        '[project]\ndependencies = ["httpx>=0.27", "bad @ https://x.example/bad.tar.gz"]\n'
+        '[project.optional-dependencies]\ndev = ["pytest"]\n'
+        '[tool.poetry.dependencies]\npython = "^3.10"\nrich = "^13"\nlocal = {path = "../local"}\n'
+        '[[tool.poetry.source]]\nname = "corp"\nurl = "https://corp.example/simple"\n'
+    )
+    m = manifests.pyproject(text)
+    assert {(d.name, d.source) for d in m.deps} == {
+        ("httpx", "registry"), ("bad", "url"), ("pytest", "registry"), ("rich", "registry"), ("local", "path"),
+    }
+    assert [i for i, _n in m.indexes] == ["poetry source https://corp.example/simple"]
+
+
+def test_setup_cfg_pipfile_package_json_and_locks() -> None:
+    cfg = "[options]\ninstall_requires =\n    click>=8\n    jinja2\n"
+    assert [d.name for d in manifests.setup_cfg(cfg).deps] == ["click", "jinja2"]
+    pip = '[packages]\nrequests = "*"\nmine = {git = "https://github.com/a/mine.git"}\n'
+    assert [(d.name, d.source) for d in manifests.pipfile(pip).deps] == [("requests", "registry"), ("mine", "git")]
+    pkg = '{"dependencies": {"a": "^1", "b": "file:../b", "c": "user/repo"}, "devDependencies": {"d": "https://x/d.tgz"}}'
+    assert [(d.name, d.source) for d in manifests.package_json(pkg).deps] == [
+        ("a", "registry"), ("b", "path"), ("c", "git"), ("d", "url"),
+    ]
+    lock = '{"packages": {"": {}, "node_modules/a": {"version": "1.0.0", "resolved": "https://registry.npmjs.org/a"}}}'
+    assert [(d.name, d.version, d.source) for d in manifests.package_lock(lock).deps] == [("a", "1.0.0", "registry")]
+
+
+def test_lookalikes() -> None:
+    assert lookalike.resembles("pypi", "reqeusts") == "requests"
+    assert lookalike.resembles("pypi", "requests") is None
+    assert lookalike.resembles("pypi", "Python_Dateutil") is None  # PyPI resolves it to python-dateutil
+    assert lookalike.resembles("pypi", "djang0") == "django"
+    assert lookalike.resembles("npm", "lodahs") == "lodash"
+    assert lookalike.resembles("npm", "expresss") == "express"
+    assert lookalike.resembles("go", "github.com/stretchr/testifi") == "github.com/stretchr/testify"
+    for fine in ("flask-login", "my-internal-tool", "numpyro", "ws", "zod"):
+        assert lookalike.resembles("pypi" if fine != "zod" else "npm", fine) is None, fine
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="abcdefghij", max_size=10), st.text(alphabet="abcdefghij", max_size=10))
+def test_distance_is_a_metric_bound(a: str, b: str) -> None:
+    d = lookalike.distance(a, b, limit=20)
+    assert d == lookalike.distance(b, a, limit=20)
+    assert (d == 0) == (a == b)
+    assert d <= max(len(a), len(b))

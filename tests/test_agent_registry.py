@@ -1,0 +1,121 @@
+"""Online dependency checks against a small fake registry on loopback that this test suite starts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from airlock.pipeline.models import ChangedFile, FileStatus
+from airlock.pipeline.policy import AgentPolicy
+from airlock.scanners.agent import dependencies
+from tests.conftest import git, make_repo, scan_json
+from tests.test_agent_units import _view
+
+NOW = dt.datetime.now(dt.timezone.utc)
+OLD = (NOW - dt.timedelta(days=3000)).isoformat()
+FRESH = (NOW - dt.timedelta(days=3)).isoformat()
+
+DOCS = {
+    "/pypi/requests/json": {"releases": {"0.1": [{"upload_time_iso_8601": OLD}], "2.31.0": [
+        {"upload_time_iso_8601": FRESH}]}},
+    "/pypi/fresh-thing/json": {"releases": {"0.0.1": [{"upload_time_iso_8601": FRESH}]}},
+    "/npm/left-pad": {"time": {"created": OLD}, "dist-tags": {"latest": "1.3.0"},
+                      "versions": {"1.3.0": {"scripts": {"postinstall": "node steal.js", "test": "tap"}}}},
+    "/npm/@scope%2Fquiet": {"time": {"created": OLD}, "dist-tags": {"latest": "2.0.0"},
+                            "versions": {"2.0.0": {"scripts": {"test": "tap"}}}},
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        _Handler.hits.append(self.path)
+        doc = DOCS.get(self.path)
+        body = json.dumps(doc).encode() if doc is not None else b'{"message": "Not Found"}'
+        self.send_response(200 if doc is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def registry() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Handler.hits.clear()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+REQS = "requests==2.31.0\nfresh-thing==0.0.1\nno-such-package-xyz==1.0\n"
+PKG = '{"dependencies": {\n"left-pad": "^1.3.0",\n"@scope/quiet": "^2.0.0"\n}}\n'
+
+
+def _policy(url: str, tmp: Path, online: bool = True) -> AgentPolicy:
+    return AgentPolicy(online=online, min_package_age_days=30, pypi_url=f"{url}/pypi", npm_url=f"{url}/npm",
+                       cache_dir=str(tmp / "cache"))
+
+
+def test_exists_missing_young_and_install_scripts(registry: str, tmp_path: Path) -> None:
+    v = _view(tmp_path, {}, {"requirements.txt": REQS, "package.json": PKG},
+              ChangedFile("requirements.txt", FileStatus.ADDED), ChangedFile("package.json", FileStatus.ADDED))
+    got = sorted((f.rule_id, f.path, f.start_line) for f in dependencies.check(v, _policy(registry, tmp_path)))
+    assert got == [
+        ("agent.dependency-install-script", "package.json", 2),
+        ("agent.dependency-missing", "requirements.txt", 3),
+        ("agent.dependency-young", "requirements.txt", 2),
+    ]
+    assert "/npm/@scope%2Fquiet" in _Handler.hits
+    # Cached on disk: the same lookups again make no request.
+    before = len(_Handler.hits)
+    assert len(dependencies.check(v, _policy(registry, tmp_path))) == 3
+    assert len(_Handler.hits) == before
+
+
+def test_offline_makes_no_request_and_says_unverified(registry: str, tmp_path: Path) -> None:
+    v = _view(tmp_path, {}, {"requirements.txt": REQS}, ChangedFile("requirements.txt", FileStatus.ADDED))
+    out = dependencies.check(v, _policy(registry, tmp_path, online=False))
+    assert {(f.rule_id, f.severity.label) for f in out} == {("agent.dependency-unverified", "info")}
+    assert len(out) == 3 and _Handler.hits == []
+
+
+def test_unreachable_registry_is_unverified_not_a_pass(tmp_path: Path) -> None:
+    v = _view(tmp_path, {}, {"requirements.txt": "fresh-thing==1\n"}, ChangedFile("requirements.txt", FileStatus.ADDED))
+    (f,) = dependencies.check(v, _policy("http://127.0.0.1:9", tmp_path))
+    assert f.rule_id == "agent.dependency-unverified" and "registry answered nothing" in f.message
+
+
+def test_cli_online_flag_with_trusted_registry_config(registry: str, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"README.md": "x\n"})
+    git(repo, "checkout", "-q", "-b", "agent")
+    (repo / "requirements.txt").write_text("no-such-package-xyz==1.0\n")
+    git(repo, "add", "requirements.txt")
+    git(repo, "commit", "-q", "-m", "dep")
+    cfg = tmp_path / "airlock.toml"
+    cfg.write_text(f'stages = ["agent"]\n[agent]\npypi_url = "{registry}/pypi"\nnpm_url = "{registry}/npm"\n'
+                   f'cache_dir = "{tmp_path / "cache"}"\n')
+    code, report, done = scan_json(repo, "--base", "main", "--config", cfg, tmp_path=tmp_path)
+    assert code == 0, done.stderr
+    assert [f["rule_id"] for f in report["findings"]] == ["agent.dependency-unverified"] and _Handler.hits == []
+    code, report, done = scan_json(repo, "--base", "main", "--config", cfg, "--online", tmp_path=tmp_path)
+    assert code == 1, done.stderr
+    assert [(f["rule_id"], f["path"], f["start_line"]) for f in report["findings"]] == [
+        ("agent.dependency-missing", "requirements.txt", 1)
+    ]
+    code, _report, done = scan_json(repo, "--base", "main", "--online", "--offline", tmp_path=tmp_path)
+    assert code == 2 and "--online and --offline" in done.stderr
