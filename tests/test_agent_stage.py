@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -30,12 +31,26 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return GEN.build(tmp_path_factory.mktemp("agent-repo") / "repo")  # type: ignore[no-any-return]
 
 
+@pytest.fixture(scope="module")
+def trivy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """trivy's offline DB: without one, trivy-deps gives no verdict on a change that touches dependency files."""
+    cache = tmp_path_factory.mktemp("trivy") / "cache"
+    shutil.copytree(FIXTURES / "trivy-db" / "cache", cache)
+    return cache
+
+
+def _scan(*args: Any, db: Path, tmp_path: Path) -> tuple[int, dict[str, Any], Any]:
+    return scan_json(*args, "--offline", "--image-cache-dir", db, tmp_path=tmp_path)
+
+
 def _agent(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in report["findings"] if f["stage"] == "agent" and f["tool"] == "airlock"]
 
 
-def test_agent_branch_reports_every_case(repo: Path, tmp_path: Path) -> None:
-    code, report, done = scan_json(repo, "--base", "main", "--head", "agent", "--stages", "agent", tmp_path=tmp_path)
+def test_agent_branch_reports_every_case(repo: Path, tmp_path: Path, trivy_cache: Path) -> None:
+    code, report, done = _scan(
+        repo, "--base", "main", "--head", "agent", "--stages", "agent", db=trivy_cache, tmp_path=tmp_path
+    )
     assert code == 1, done.stderr
     got = {(f["rule_id"], f["path"], f["start_line"]) for f in _agent(report)}
     missing = GEN.EXPECTED - got
@@ -50,15 +65,17 @@ def test_agent_branch_reports_every_case(repo: Path, tmp_path: Path) -> None:
     assert not any("test_renamed" in m for m in deleted)
 
 
-def test_clean_branch_has_nothing_above_info(repo: Path, tmp_path: Path) -> None:
-    code, report, done = scan_json(repo, "--base", "main", "--head", "clean", "--stages", "agent", tmp_path=tmp_path)
+def test_clean_branch_has_nothing_above_info(repo: Path, tmp_path: Path, trivy_cache: Path) -> None:
+    code, report, done = _scan(
+        repo, "--base", "main", "--head", "clean", "--stages", "agent", db=trivy_cache, tmp_path=tmp_path
+    )
     assert code == 0, done.stderr
     above = [(f["rule_id"], f["path"], f["severity"]) for f in _agent(report) if f["severity"] != "info"]
     assert above == []
     assert report["stages"][0]["status"] == "passed"
 
 
-def test_full_mode_runs_only_the_head_only_checks(tmp_path: Path) -> None:
+def test_full_mode_runs_only_the_head_only_checks(tmp_path: Path, trivy_cache: Path) -> None:
     tree = tmp_path / "tree"
     files = {
         "src/a.py": "x = 'user\u202e \u2066# admin\u2069 \u2066'\n",
@@ -70,7 +87,7 @@ def test_full_mode_runs_only_the_head_only_checks(tmp_path: Path) -> None:
     for rel, text in files.items():
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         (tree / rel).write_text(text, encoding="utf-8")
-    code, report, done = scan_json(tree, "--stages", "agent", tmp_path=tmp_path)
+    code, report, done = _scan(tree, "--stages", "agent", db=trivy_cache, tmp_path=tmp_path)
     assert code == 1, done.stderr
     got = sorted((f["rule_id"], f["path"], f["start_line"]) for f in _agent(report))
     assert got == [
@@ -80,14 +97,15 @@ def test_full_mode_runs_only_the_head_only_checks(tmp_path: Path) -> None:
     ]
 
 
-def test_hostile_manifests_are_unchecked_not_crashes(tmp_path: Path) -> None:
+def test_hostile_manifests_are_unchecked_not_crashes(tmp_path: Path, trivy_cache: Path) -> None:
     tree = tmp_path / "tree"
     (tree / "web").mkdir(parents=True)
     (tree / "web" / "package.json").write_text("[" * 100_000 + "]" * 100_000)
     (tree / "Pipfile").write_text("[packages\nname = \n")
-    code, report, done = scan_json(tree, "--stages", "agent", tmp_path=tmp_path)
+    code, report, done = _scan(tree, "--stages", "agent", db=trivy_cache, tmp_path=tmp_path)
     assert code == 1, done.stderr
     assert sorted((f["rule_id"], f["path"]) for f in _agent(report)) == [
-        ("agent.unchecked", "Pipfile"), ("agent.unchecked", "web/package.json"),
+        ("agent.unchecked", "Pipfile"),
+        ("agent.unchecked", "web/package.json"),
     ]
     assert {t["name"]: t["status"] for s in report["stages"] for t in s["tools"]}["airlock"] == "ok"
