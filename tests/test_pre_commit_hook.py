@@ -39,8 +39,11 @@ def _run_hook(repo: Path) -> subprocess.CompletedProcess[str]:
 
 def test_hook_blocks_a_staged_vulnerability_and_passes_a_clean_change(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"app.py": "x = 1\n"})
-    code = "import subprocess\n\nfrom flask import request\n\n\ndef f():\n    subprocess.call(request.args['c'], shell=True)\n"
-    write_files(repo, {"app.py": code})
+    source = (
+        "import subprocess\n\nfrom flask import request\n\n\n"
+        "def f():\n    subprocess.call(request.args['c'], shell=True)\n"
+    )
+    write_files(repo, {"app.py": source})
     git(repo, "add", "app.py")
     done = _run_hook(repo)
     assert done.returncode == 1, done.stdout + done.stderr

@@ -93,7 +93,8 @@ def test_diff_aware_new_problem_gates_and_old_one_stays_old(tmp_path: Path) -> N
         {
             "app.py": BASE_APP + "\n\ndef load(t):\n    import yaml\n    return yaml.load(t)\n",
             # request data reaches the shell: the taint rule confirms bandit's B605 at high
-            "run.py": "import os\n\nfrom flask import request\n\n\ndef go():\n    os.system('ls ' + request.args['x'])\n",
+            "run.py": "import os\n\nfrom flask import request\n\n\n"
+            "def go():\n    os.system('ls ' + request.args['x'])\n",
         },
     )
     commit(repo, "agent change")
@@ -288,8 +289,8 @@ def test_sarif_output_is_valid_and_has_one_run_per_tool(tmp_path: Path, sarif_va
 
 
 def test_text_report_is_plain_when_piped_and_escapes_control_characters(tmp_path: Path) -> None:
-    code = "import os\nfrom flask import request\nos.system('x' + request.args['q'])  # \x1b]0;pwned\x07\n"
-    write_files(tmp_path, {"evil\x1b[31mred.py": code})
+    source = "import os\nfrom flask import request\nos.system('x' + request.args['q'])  # \x1b]0;pwned\x07\n"
+    write_files(tmp_path, {"evil\x1b[31mred.py": source})
     done = run_airlock("scan", tmp_path, "--stages", "sast")
     assert done.returncode == 1
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
@@ -342,7 +343,8 @@ def test_staged_in_a_repository_without_commits(tmp_path: Path) -> None:
     repo = tmp_path / "fresh"
     repo.mkdir()
     git(repo, "init", "-q")
-    write_files(repo, {"a.py": "import subprocess\nfrom flask import request\nsubprocess.call(request.args['c'], shell=True)\n"})
+    source = "import subprocess\nfrom flask import request\nsubprocess.call(request.args['c'], shell=True)\n"
+    write_files(repo, {"a.py": source})
     git(repo, "add", "a.py")
     code, report, done = scan_json(repo, "--staged", "--stages", "sast", tmp_path=tmp_path)
     assert code == 1, done.stderr
