@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml  # type: ignore[import-untyped]
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -56,6 +58,17 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float
     return time.perf_counter() - start, _children_cpu() - cpu
 
 
+def pattern_only_pack(dest: Path) -> Path:
+    """airlock's rule pack without its taint rules, to price them."""
+    dest.mkdir()
+    for f in sorted(RULES_DIR.glob("*.yaml")):
+        doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+        rules = [r for r in doc["rules"] if r.get("mode") != "taint"]
+        if rules:
+            (dest / f.name).write_text(yaml.safe_dump({"rules": rules}), encoding="utf-8")
+    return dest
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=3)
@@ -75,17 +88,21 @@ def main() -> None:
              "--cache-dir", str(trivy_cache), "--secret-config", str(secret_config), *NO_PHONE_HOME, str(corpus)],
         ]
         airlock = [sys.executable, "-m", "airlock", "scan", str(corpus), "--stages", "sast", "--format", "json"]
-        hand_wall, hand_cpu, air_wall, air_cpu = [], [], [], []
+        hand_wall, hand_cpu, air_wall, air_cpu, semgrep_cpu = [], [], [], [], []
         timed(airlock, corpus, env)  # warm the page cache and semgrep's rule parse cache equally
         load = os.getloadavg()[0]
         for _ in range(args.runs):
             runs = [timed(argv, corpus, env) for argv in by_hand]
             hand_wall.append(sum(w for w, _ in runs))
             hand_cpu.append(sum(c for _, c in runs))
+            semgrep_cpu.append(runs[0][1])
             wall, cpu = timed(airlock, corpus, env)
             air_wall.append(wall)
             air_cpu.append(cpu)
         load = max(load, os.getloadavg()[0])
+        patterns = [_bin("semgrep"), "scan", "--json", "--quiet", "--disable-nosem", *OFFLINE_FLAGS, "--config",
+                    str(pattern_only_pack(Path(tmp) / "patterns")), "--", *files]
+        no_taint = statistics.median(timed(patterns, corpus, env)[1] for _ in range(args.runs))
     med = statistics.median
     print(f"files scanned:                 {len(files)} Python files; load average up to {load:.1f}")
     print(f"semgrep, bandit, trivy by hand:{med(hand_wall):6.2f} s wall, {med(hand_cpu):6.2f} s CPU "
@@ -94,6 +111,8 @@ def main() -> None:
           f"(median of {args.runs})")
     print(f"ratio airlock / by hand:       {med(air_wall) / med(hand_wall):6.2f} wall, "
           f"{med(air_cpu) / med(hand_cpu):6.2f} CPU  (target <= 1.0)")
+    print(f"semgrep's taint rules:         {med(semgrep_cpu) - no_taint:6.2f} s of semgrep's "
+          f"{med(semgrep_cpu):.2f} s CPU by hand (against the pack without them)")
 
 
 if __name__ == "__main__":
