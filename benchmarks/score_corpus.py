@@ -10,6 +10,7 @@ default gate threshold (high), i.e. what fails a default `airlock scan`.
 
     python benchmarks/score_corpus.py            # print the table
     python benchmarks/score_corpus.py --write    # also store it as fixtures/corpus/expected-scores.json
+    python benchmarks/score_corpus.py --expected --markdown   # the committed table, as the README shows it
 """
 
 from __future__ import annotations
@@ -142,13 +143,41 @@ def table(scores: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _precision(c: dict[str, Any]) -> str:
+    return f"{c['precision']:.2f}" if c["tp"] + c["fp"] else "–"  # nothing flagged: undefined, not 0
+
+
+def markdown(scores: dict[str, Any]) -> str:
+    """The per-class table the README shows: what fails the default gate, then every finding."""
+    gate, every = scores["gate"], scores["any"]
+    lines = [
+        "| class | vulnerable / safe files | gate: precision | recall | TPR − FPR | any finding: precision | recall "
+        "| TPR − FPR |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = [*sorted(gate["classes"].items()), ("**overall**", None)]
+    for name, c in rows:
+        if c is None:
+            g, a = gate["overall"], every["overall"]
+            lines.append(f"| {name} | | {g['precision']:.2f} | {g['recall']:.2f} | {g['mean_tpr_fpr']:.2f} (mean) "
+                         f"| {a['precision']:.2f} | {a['recall']:.2f} | {a['mean_tpr_fpr']:.2f} (mean) |")
+            continue
+        e = every["classes"][name]
+        lines.append(f"| {name} | {c['tp'] + c['fn']} / {c['fp'] + c['tn']} | {_precision(c)} | "
+                     f"{c['recall']:.2f} | {c['tpr_fpr']:.2f} | {_precision(e)} | {e['recall']:.2f} | "
+                     f"{e['tpr_fpr']:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--write", action="store_true", help=f"store the figures in {EXPECTED.relative_to(ROOT)}")
     ap.add_argument("--report", type=Path, help="score this JSON report of a corpus scan instead of scanning")
+    ap.add_argument("--expected", action="store_true", help="print the committed table instead of scanning")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown (the README's)")
     args = ap.parse_args()
-    scores = score_corpus(args.report)
-    print(table(scores))
+    scores = json.loads(EXPECTED.read_text(encoding="utf-8")) if args.expected else score_corpus(args.report)
+    print(markdown(scores) if args.markdown else table(scores))
     if args.write:
         EXPECTED.write_text(json.dumps(scores, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 

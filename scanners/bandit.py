@@ -27,10 +27,34 @@ from airlock.scanners.tooling import (
 SEVERITY = {"HIGH": Severity.HIGH, "MEDIUM": Severity.MEDIUM, "LOW": Severity.LOW, "UNDEFINED": Severity.INFO}
 
 
-def map_severity(severity: str, confidence: str) -> Severity:
+# Tests that see a dangerous API but not where its argument comes from: at most medium. A flow from
+# request data is shown by the semgrep pack's taint rule on the same sink, which dedup merges with
+# this finding (same line, related CWE) and whose high severity the merged finding keeps.
+SOURCE_DEPENDENT = frozenset(
+    {
+        "B102",  # exec
+        "B301",  # pickle
+        "B302",  # marshal
+        "B307",  # eval
+        "B310",  # urlopen
+        *(f"B3{n}" for n in range(13, 21)),  # xml parsers
+        "B506",  # yaml.load
+        "B602",  # subprocess with shell=True
+        "B604",  # any call with shell=True
+        "B605",  # os.system and other shells
+        "B608",  # SQL built from strings
+        "B610",  # django extra()
+        "B611",  # django RawSQL
+    }
+)
+
+
+def map_severity(severity: str, confidence: str, test_id: str = "") -> Severity:
     level = SEVERITY.get(severity.upper(), Severity.MEDIUM)
     if confidence.upper() == "LOW" and level > Severity.INFO:
-        return Severity(level - 1)
+        level = Severity(level - 1)
+    if test_id in SOURCE_DEPENDENT:
+        level = min(level, Severity.MEDIUM)
     return level
 
 
@@ -113,12 +137,13 @@ class BanditScanner:
         line_range = r.get("line_range") or [start]
         end = max(int(x) for x in line_range) if line_range else start
         cwe = r.get("issue_cwe") or {}
+        test_id = str(r.get("test_id", ""))
         finding = Finding(
             stage=self.stage,
             tool=self.name,
-            rule_id=str(r.get("test_id", "")),
+            rule_id=test_id,
             message=str(r.get("issue_text", "")).strip(),
-            severity=map_severity(str(r.get("issue_severity", "")), str(r.get("issue_confidence", ""))),
+            severity=map_severity(str(r.get("issue_severity", "")), str(r.get("issue_confidence", "")), test_id),
             path=path,
             start_line=start,
             end_line=end,

@@ -1,5 +1,8 @@
+from dataclasses import replace
+
 from airlock.pipeline.merge import dedup, same_weakness
 from airlock.pipeline.models import Severity, Suppression
+from airlock.scanners.bandit import map_severity
 from tests.factories import finding, fp
 
 SEMGREP = dict(tool="semgrep", rule_id="airlock.python.subprocess-shell", message="shell=True runs a shell",
@@ -120,3 +123,23 @@ def test_taint_and_pattern_rule_of_our_pack_on_one_sink_become_one_finding() -> 
     assert not same_weakness(taint, finding(**{**pattern.__dict__, "start_line": 9, "end_line": 9}))
     assert not same_weakness(taint, finding(**{**pattern.__dict__, "cwe": ("CWE-79",)}))
     assert not same_weakness(finding(), finding(rule_id="B604"))
+
+
+def test_bandit_source_dependent_tests_stop_at_medium_unless_a_taint_rule_confirms_the_flow() -> None:
+    assert map_severity("HIGH", "HIGH", "B602") is Severity.MEDIUM  # bandit cannot see the command's source
+    assert map_severity("HIGH", "HIGH", "B605") is Severity.MEDIUM
+    assert map_severity("LOW", "HIGH", "B602") is Severity.LOW  # a cap, never a raise
+    assert map_severity("HIGH", "HIGH", "B501") is Severity.HIGH  # verify=False needs no source
+    capped = finding(severity=map_severity("HIGH", "HIGH", "B602"))
+    pattern = finding(**SEMGREP)
+    # a pattern rule on the same call is no evidence of a flow: the merged finding stays medium
+    [alone] = dedup(fp(capped, pattern))
+    assert alone.severity is Severity.MEDIUM
+    taint = finding(tool="semgrep", rule_id="airlock.command-injection.request-data-to-shell",
+                    message="request data reaches a shell", severity=Severity.CRITICAL)
+    [confirmed] = dedup(fp(capped, pattern, taint))
+    assert confirmed.severity is Severity.CRITICAL and confirmed.rule_id == taint.rule_id
+    assert {s.rule_id for s in confirmed.sources} == {"B602", SEMGREP["rule_id"], taint.rule_id}
+    # the taint rule on another sink line (or under an unrelated CWE) confirms nothing here
+    elsewhere = replace(taint, start_line=30, end_line=30)
+    assert {f.severity for f in dedup(fp(capped, elsewhere)) if f.rule_id == "B602"} == {Severity.MEDIUM}

@@ -49,7 +49,11 @@ def _run_hook(repo: Path, hook: str = "airlock-system", home: Path | None = None
 
 def test_hook_blocks_a_staged_vulnerability_and_passes_a_clean_change(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"app.py": "x = 1\n"})
-    write_files(repo, {"app.py": "import subprocess\n\n\ndef f(cmd):\n    subprocess.call(cmd, shell=True)\n"})
+    source = (
+        "import subprocess\n\nfrom flask import request\n\n\n"
+        "def f():\n    subprocess.call(request.args['c'], shell=True)\n"
+    )
+    write_files(repo, {"app.py": source})
     git(repo, "add", "app.py")
     done = _run_hook(repo)
     assert done.returncode == 1, done.stdout + done.stderr

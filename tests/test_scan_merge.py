@@ -1,7 +1,9 @@
 """The merge step end to end with the real bandit: baselines, waivers, suppressions, the gate an agent cannot loosen.
 
-semgrep is switched off in these repositories' policy to keep the suite lean; the merge logic is
-tool-agnostic and its cross-tool rules are covered by the unit tests.
+semgrep is switched off in most of these repositories' policy to keep the suite lean; the merge
+logic is tool-agnostic and its cross-tool rules are covered by the unit tests. bandit alone rates a
+shell call medium (it cannot see where the command comes from), so the tests that need a shell call
+to fail the gate turn semgrep on and feed the call request data, which the taint rule confirms.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ from tests.conftest import commit, git, make_repo, run_airlock, scan_json, write
 POLICY = '[gate]\nfail_on = "high"\n[tools.semgrep]\nenabled = false\n'
 SAFE = "import subprocess\n\n\ndef run():\n    return subprocess.call(['ls'])  # nosec\n"
 SHELL = "import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n"
+TAINT_POLICY = '[gate]\nfail_on = "high"\n'
+# request data reaches shell=True (line 7): bandit's B602 and semgrep's taint rule, one critical finding
+REQUEST_SHELL = (
+    "import subprocess\n\nfrom flask import request\n\n\n"
+    "def run():\n    return subprocess.call(request.args['cmd'], shell=True)\n"
+)
+TAINT_RULE = "airlock.command-injection.request-data-to-shell"
+
+
+def _with_source(report: dict, rule: str) -> list[dict]:
+    """Findings that `rule` reported, merged or not."""
+    return [f for f in report["findings"] if rule in {f["rule_id"], *(s["rule_id"] for s in f["sources"])}]
 
 
 def _branch(repo: Path, name: str = "agent") -> None:
@@ -22,22 +36,22 @@ def _branch(repo: Path, name: str = "agent") -> None:
 
 
 def test_agent_cannot_loosen_its_own_gate(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "r", {"airlock.toml": POLICY, "app.py": "print('hi')\n"})
+    repo = make_repo(tmp_path / "r", {"airlock.toml": TAINT_POLICY, "app.py": "print('hi')\n"})
     _branch(repo)
     write_files(repo, {
-        "app.py": SHELL,
-        "airlock.toml": POLICY.replace('"high"', '"critical"'),
+        "app.py": REQUEST_SHELL,
+        "airlock.toml": TAINT_POLICY.replace('"high"', '"critical"') + "[tools.semgrep]\nenabled = false\n",
         ".airlock-waivers.toml": '[[waiver]]\nrule = "B602"\nreason = "fine"\nowner = "agent"\nexpires = 2099-01-01\n',
     })
     commit(repo, "agent: lower the gate and waive my own finding")
     code, report, done = scan_json(repo, "--base", "main", "--stages", "sast", tmp_path=tmp_path)
     assert code == 1, done.stderr
-    by_rule = {f["rule_id"]: f for f in report["findings"]}
-    assert by_rule["B602"]["new"] and not by_rule["B602"]["suppressed"]
+    [shell] = _with_source(report, "B602")
+    assert shell["rule_id"] == TAINT_RULE and shell["new"] and not shell["suppressed"]
     changes = sorted(f["path"] for f in report["findings"] if f["rule_id"] == "agent.policy-change")
     assert changes == [".airlock-waivers.toml", "airlock.toml"]
     assert report["policy"]["fail_on"] == "high" and "base revision" in report["policy"]["source"]
-    assert "1 new high finding in sast" in report["gate"]["reasons"]
+    assert "1 new critical finding in sast" in report["gate"]["reasons"]
     assert "2 new high findings in agent" in report["gate"]["reasons"]
 
 
@@ -83,11 +97,13 @@ def test_waivers_apply_expire_and_must_be_complete(tmp_path: Path) -> None:
         "expires = 2099-12-31\n\n"
         '[[waiver]]\nrule = "B602"\npath = "app.py"\nreason = "old"\nowner = "bob"\nexpires = 2020-01-01\n'
     )
-    repo = make_repo(tmp_path / "r", {"airlock.toml": POLICY, "tools/run.py": SHELL, "app.py": SHELL,
-                                      ".airlock-waivers.toml": waivers})
+    repo = make_repo(tmp_path / "r", {"airlock.toml": TAINT_POLICY, "tools/run.py": REQUEST_SHELL,
+                                      "app.py": REQUEST_SHELL, ".airlock-waivers.toml": waivers})
     code, report, done = scan_json(repo, "--stages", "sast", tmp_path=tmp_path)
     assert code == 1, done.stderr
-    b602 = {f["path"]: f for f in report["findings"] if f["rule_id"] == "B602"}
+    b602 = {f["path"]: f for f in _with_source(report, "B602")}
+    assert sorted(b602) == ["app.py", "tools/run.py"]
+    assert {f["rule_id"] for f in b602.values()} == {TAINT_RULE}  # a waiver of B602 covers the merged finding
     assert b602["tools/run.py"]["suppression"]["kind"] == "waiver"
     assert "constant argv" in b602["tools/run.py"]["suppression"]["justification"]
     assert b602["app.py"]["suppressed"] is False  # its waiver expired
@@ -105,15 +121,15 @@ def test_waivers_apply_expire_and_must_be_complete(tmp_path: Path) -> None:
 
 
 def test_every_output_from_one_run(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "r", {"airlock.toml": POLICY, "app.py": SHELL})
+    repo = make_repo(tmp_path / "r", {"airlock.toml": TAINT_POLICY, "app.py": REQUEST_SHELL})
     out = tmp_path / "out"
     done = run_airlock("scan", repo, "--stages", "sast", "--format", "github", "--html-output", out / "r.html",
                        "--markdown-output", out / "r.md", "--junit-output", out / "r.xml", "--sarif-output",
                        out / "r.sarif")
     assert done.returncode == 1
-    assert "::error file=app.py,line=5,endLine=5,title=B602 (high%2C bandit)::" in done.stdout
+    assert f"::error file=app.py,line=7,endLine=7,title={TAINT_RULE} (critical%2C semgrep)::" in done.stdout
     assert done.stderr == ""  # not a TTY: no progress noise
     assert "gate ❌ failed" in (out / "r.md").read_text()
-    assert 'name="B602 at app.py:5"' in (out / "r.xml").read_text()
+    assert f'name="{TAINT_RULE} at app.py:7"' in (out / "r.xml").read_text()
     html = (out / "r.html").read_text()
     assert "default-src &#39;none&#39;" in html and not re.search(r"<[a-z]+[^>]*\s(src|href)=", html)

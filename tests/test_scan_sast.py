@@ -92,7 +92,9 @@ def test_diff_aware_new_problem_gates_and_old_one_stays_old(tmp_path: Path) -> N
         repo,
         {
             "app.py": BASE_APP + "\n\ndef load(t):\n    import yaml\n    return yaml.load(t)\n",
-            "run.py": "import os\n\n\ndef go(x):\n    os.system('ls ' + x)\n",
+            # request data reaches the shell: the taint rule confirms bandit's B605 at high
+            "run.py": "import os\n\nfrom flask import request\n\n\n"
+            "def go():\n    os.system('ls ' + request.args['x'])\n",
         },
     )
     commit(repo, "agent change")
@@ -287,7 +289,8 @@ def test_sarif_output_is_valid_and_has_one_run_per_tool(tmp_path: Path, sarif_va
 
 
 def test_text_report_is_plain_when_piped_and_escapes_control_characters(tmp_path: Path) -> None:
-    write_files(tmp_path, {"evil\x1b[31mred.py": "import os\nos.system('x' + input())  # \x1b]0;pwned\x07\n"})
+    source = "import os\nfrom flask import request\nos.system('x' + request.args['q'])  # \x1b]0;pwned\x07\n"
+    write_files(tmp_path, {"evil\x1b[31mred.py": source})
     done = run_airlock("scan", tmp_path, "--stages", "sast")
     assert done.returncode == 1
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
@@ -340,8 +343,30 @@ def test_staged_in_a_repository_without_commits(tmp_path: Path) -> None:
     repo = tmp_path / "fresh"
     repo.mkdir()
     git(repo, "init", "-q")
-    write_files(repo, {"a.py": "import subprocess\nsubprocess.call(input(), shell=True)\n"})
+    source = "import subprocess\nfrom flask import request\nsubprocess.call(request.args['c'], shell=True)\n"
+    write_files(repo, {"a.py": source})
     git(repo, "add", "a.py")
     code, report, done = scan_json(repo, "--staged", "--stages", "sast", tmp_path=tmp_path)
     assert code == 1, done.stderr
     assert report["target"]["files"] == 1 and "B602" in rule_ids(report, new_only=True)
+
+
+def test_shell_call_without_a_request_source_does_not_fail_the_default_gate(tmp_path: Path) -> None:
+    # bandit sees shell=True but not where the command comes from: medium at most, below fail_on = high
+    write_files(tmp_path, {
+        "const.py": "import subprocess\nsubprocess.call('ls', shell=True)\n",
+        "param.py": "import os\nimport subprocess\n\n\ndef run(cmd):\n    subprocess.call(cmd, shell=True)\n"
+                    "    os.system('ls ' + cmd)\n",
+    })  # fmt: skip
+    code, report, done = scan_json(tmp_path, "--stages", "sast", tmp_path=tmp_path / "out")
+    assert code == 0, done.stdout + done.stderr
+    shells = {
+        (f["path"], f["start_line"]): (f["severity"], sorted({f["rule_id"], *(s["rule_id"] for s in f["sources"])}))
+        for f in report["findings"]
+        if {"B602", "B605"} & {f["rule_id"], *(s["rule_id"] for s in f["sources"])}
+    }
+    assert shells == {
+        ("const.py", 2): ("low", ["B602"]),
+        ("param.py", 6): ("medium", ["B602", "airlock.command-injection.subprocess-shell-true"]),
+        ("param.py", 7): ("medium", ["B605", "airlock.command-injection.os-system"]),
+    }

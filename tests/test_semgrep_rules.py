@@ -214,6 +214,9 @@ def test_rule_ids_and_metadata(rules: list[tuple[Path, dict[str, Any]]]) -> None
             problems.append(f"{where}: message missing or too short")
         if rule.get("languages") != ["python"]:
             problems.append(f"{where}: languages must be [python]")
+        # a value rebound to a constant, also through another name, is no longer request data
+        if rule.get("mode") == "taint" and (rule.get("options") or {}).get("symbolic_propagation") is not True:
+            problems.append(f"{where}: a taint rule sets options.symbolic_propagation: true")
         meta = rule.get("metadata")
         if not isinstance(meta, dict):
             problems.append(f"{where}: metadata missing")
