@@ -83,12 +83,14 @@ class _Output:
 
 
 class _Sync:
-    """init's private report pipe: one JSON line when the command is done and the sandbox is quiet."""
+    """init's private report pipe: `{"started": true}` once the workspace copy is whole and the command starts,
+    then one JSON line when the command is done and the sandbox is quiet."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.buf = b""
         self.report: dict | None = None
+        self.started = False
         self.closed = False
 
     def poll(self) -> None:
@@ -102,12 +104,16 @@ class _Sync:
             self.closed = True
             return
         self.buf = (self.buf + chunk)[: 1 << 20]
-        if b"\n" in self.buf:
+        while b"\n" in self.buf and self.report is None:
+            line, self.buf = self.buf.split(b"\n", 1)
             try:
-                data = json.loads(self.buf.split(b"\n", 1)[0])
-                self.report = data if isinstance(data, dict) else {}
+                data = json.loads(line)
             except ValueError:
-                self.report = {}
+                data = {}
+            if isinstance(data, dict) and data.get("started") is True and not self.started:
+                self.started = True
+                continue
+            self.report = data if isinstance(data, dict) else {}
 
 
 class _Info:
@@ -467,7 +473,7 @@ class RuntimeScanner:
                         if tracer.log_bytes(log_prefix) > limits.trace_mb << 20:
                             limit = "trace"
                     if limit:
-                        if info.pid:  # best effort: what the code had changed when it was stopped
+                        if info.pid and sync.started:  # what the code had changed when it was stopped
                             captured = self._capture(_root_pid(info.pid, p.pid, identity), False, sb, identity,
                                                      init.layout)
                         cg.kill_all()

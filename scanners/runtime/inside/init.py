@@ -206,6 +206,8 @@ def main(argv: list[str]) -> int:
         if int(lim["as_mb"]) > 0:
             resource.setrlimit(resource.RLIMIT_AS, (int(lim["as_mb"]) << 20, int(lim["as_mb"]) << 20))
 
+    # The host captures a stopped run's workspace only once it is whole: before this line it is still being copied.
+    os.write(sync_fd, b'{"started": true}\n')
     child = subprocess.Popen(["/bin/sh", "-c", cfg["command"]], preexec_fn=limits, close_fds=True)  # noqa: S603
     rc = child.wait()
     daemons = sweep()
