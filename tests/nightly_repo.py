@@ -4,7 +4,8 @@ Deterministic (a seeded RNG, fixed commit dates), so tests and benchmarks/bench_
 - `main` holds N small Python modules; it advances once after the first half of the branches forked, so
   branches have two different merge bases;
 - `agent/NN` (NN = 00..B-1) changes 1 + NN % 5 files; every branch with NN % 6 == 0 adds a
-  `subprocess.call(..., shell=True)` (bandit B602, a high finding), the others add harmless code;
+  `subprocess.call(..., shell=True)` (bandit B602: medium without a request source, and main's airlock.toml
+  gates at medium), the others add harmless code;
 - `feature/human` and `agent-like` must never be picked by the glob 'agent/*'.
 """
 
@@ -53,6 +54,7 @@ def make_repo(repo: Path, *, files: int = 40, branches: int = 30, seed: int = 13
         p = repo / "pkg" / f"d{i % 8}" / f"mod_{i:03d}.py"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(module(i), encoding="utf-8")
+    (repo / "airlock.toml").write_text('[gate]\nfail_on = "medium"\n', encoding="utf-8")
     commit_all(repo, "shared tree")
     half = branches // 2
     for b in range(branches):
