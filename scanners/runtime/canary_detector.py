@@ -27,11 +27,12 @@ import threading
 import urllib.parse
 import zlib
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: only a runtime stage that scans pays its import time
+    import numpy as np
 
-if TYPE_CHECKING:
     from airlock.scanners.runtime.canaries import Canary, CanarySet
 
 GRAM = 8
@@ -58,12 +59,15 @@ TRIGGERS: tuple[tuple[bytes, ...], ...] = (
 )
 MASK_RUN = re.compile(rb"[A-Za-z0-9+/=_%-]*")
 TABLE_BITS = 22  # the hash filter: 4 Mi bits (512 KiB, cache-sized) for ~40,000 words: ~1% of other words pass
-HASH_MULT = np.uint32(0x9E3779B1)  # Fibonacci hashing: the high bits of word x odd constant
+HASH_MULT = 0x9E3779B1  # Fibonacci hashing: the high bits of word x odd constant
 VECTOR_MIN = 4096  # below this, numpy's per-call overhead outweighs the set lookup
 
 
+@cache
 def _second_bytes() -> dict[int, list[tuple[int, np.ndarray]]]:
     """first byte -> [(flag bit, table of the second bytes that complete one of its pairs)]."""
+    import numpy as np
+
     out: dict[int, list[tuple[int, np.ndarray]]] = {}
     for bit, pairs in enumerate(TRIGGERS):
         for first in sorted({p[0] for p in pairs}):
@@ -73,18 +77,17 @@ def _second_bytes() -> dict[int, list[tuple[int, np.ndarray]]]:
     return out
 
 
-SECOND_BYTES = _second_bytes()
-
-
 def trigger_starts(data: bytes) -> list[list[int]]:
     """For each TRIGGERS entry, in order, every position where one of its pairs starts: the only places its decoder
     can match. On large data: a memchr per first byte, and where it occurs, one vectorised compare for its positions
     and a lookup of the bytes after them."""
     if len(data) < VECTOR_MIN:
         return [sorted({i for p in pairs for i in _occurrences(data, p)}) for pairs in TRIGGERS]
+    import numpy as np
+
     out: list[list[int]] = [[] for _ in TRIGGERS]
     arr = np.frombuffer(data, dtype=np.uint8)
-    for first, seconds in SECOND_BYTES.items():
+    for first, seconds in _second_bytes().items():
         if first not in data:
             continue
         at = np.flatnonzero(arr[:-1] == first)
@@ -175,15 +178,18 @@ class Index:
                         g = int.from_bytes(form[off : off + GRAM], sys.byteorder)
                         self.grams.setdefault(g, []).append((si, off))
         self.gramset = frozenset(self.grams)
+        import numpy as np
+
         self._keys = np.array(sorted(self.gramset), dtype=np.uint64)
         quads = {
             int.from_bytes(form[off : off + 4], sys.byteorder)
             for _, form, _ in self.strings
             for off in range(len(form) - 3)
         }
+        self._mult = np.uint32(HASH_MULT)
         self._shift = np.uint32(32 - TABLE_BITS)
         bits = np.zeros(1 << TABLE_BITS, dtype=np.bool_)
-        bits[(np.array(sorted(quads), dtype=np.uint32) * HASH_MULT) >> self._shift] = True
+        bits[(np.array(sorted(quads), dtype=np.uint32) * self._mult) >> self._shift] = True
         self._table = np.packbits(bits, bitorder="little")  # bit h of the filter is bit h % 8 of byte h // 8
         self.inflate_left = DECOMPRESS_TOTAL
         self.capped = False  # a compressed stream was cut short by the budget: not everything was searched
@@ -234,9 +240,11 @@ class Index:
     def _candidates(self, norm: bytes) -> set[int]:
         """The same set as _small_candidates, vectorised: 4-byte words at offsets 8k through the hash filter, then
         the 8-byte windows at 8k and 8k - 4 of those that pass, checked exactly."""
+        import numpy as np
+
         keys, size = self._keys, len(norm)
         quads = np.frombuffer(norm, dtype=np.uint32, count=size // 4)[::2]  # the words at offsets 8k
-        h = (quads * HASH_MULT) >> self._shift
+        h = (quads * self._mult) >> self._shift
         hit = np.flatnonzero(self._table.take(h >> 3) & (1 << (h & 7)).astype(np.uint8))
         if not hit.size:
             return set()
