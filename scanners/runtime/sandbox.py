@@ -288,10 +288,15 @@ def _prefix_outside_usr(python: str) -> str | None:
     return prefix
 
 
+def init_python() -> str:
+    """The base interpreter under airlock's venv (a venv made with --copies too): init runs on it with -I -S."""
+    return os.path.realpath(getattr(sys, "_base_executable", "") or sys.executable)
+
+
 def init_prefixes() -> list[str]:
     """The interpreter airlock runs with (not its venv): the init helper runs on it with -I -S, so airlock's
     own packages and tools stay out of the sandbox."""
-    prefix = _prefix_outside_usr(sys.executable)
+    prefix = _prefix_outside_usr(init_python())
     return [prefix] if prefix else []
 
 
@@ -464,7 +469,7 @@ def bwrap_argv(
     ]  # fmt: skip
     for k, v in sorted(env.items()):
         argv += ["--setenv", k, v]
-    python = os.path.realpath(sys.executable)
+    python = init_python()
     argv += ["--", python, "-I", "-S", init.layout.init_script, init.to_json()]
     return argv
 
