@@ -34,8 +34,12 @@ def open_change(
     head: str | None = None,
     patch: Path | None = None,
     staged: bool = False,
+    full_base: bool | None = None,
 ) -> Iterator[Change]:
-    """Yield a Change whose workspaces live until the with-block ends (also on Ctrl-C)."""
+    """Yield a Change whose workspaces live until the with-block ends (also on Ctrl-C).
+
+    full_base: also check out the whole base (for [runtime] compare_base); None lets the base's own policy decide.
+    """
     root = path.resolve()
     if not root.is_dir():
         raise UsageError(f"{path} is not a directory: name the repository or directory to scan")
@@ -45,11 +49,11 @@ def open_change(
         raise UsageError("--head needs --base: name the revision the change starts from")
     with ExitStack() as stack:
         if patch is not None:
-            yield _patch_change(root, patch, stack)
+            yield _patch_change(root, patch, stack, full_base)
         elif base is not None:
-            yield _diff_change(root, base, head or "HEAD", stack, mode="diff")
+            yield _diff_change(root, base, head or "HEAD", stack, mode="diff", full_base=full_base)
         elif staged:
-            yield _diff_change(root, "HEAD", INDEX, stack, mode="staged")
+            yield _diff_change(root, "HEAD", INDEX, stack, mode="staged", full_base=full_base)
         else:
             yield _full_change(root, stack)
 
@@ -107,6 +111,7 @@ def _diff_change(
     mode: str,
     display_root: Path | None = None,
     git: Git | None = None,
+    full_base: bool | None = None,
 ) -> Change:
     if git is None:
         top = Git.toplevel(root)
@@ -135,6 +140,11 @@ def _diff_change(
     present = [e.path for e in git.entries(merge_base, list(TRUSTED_CONFIG_FILES))]
     materialize_entries(git, merge_base, git.entries(merge_base, present), policy_dir)
     _materialize_rule_files(git, merge_base, policy_dir)
+    base_tree = None
+    if full_base or (full_base is None and _base_compares_runtime(policy_dir)):
+        base_tree = stack.enter_context(temp_dir("base-tree"))
+        tree_notes = materialize_entries(git, merge_base, git.entries(merge_base), base_tree)
+        notes += [f"base checkout: {n}" for n in tree_notes]
     return Change(
         root=display_root or git.root,
         mode=mode,
@@ -143,10 +153,19 @@ def _diff_change(
         files=tuple(files),
         workspace=ws,
         base_workspace=base_ws,
+        base_tree=base_tree,
         notes=tuple(notes),
         policy_dir=policy_dir,
         findings=unscanned_findings([(p, why) for p, why in failed if p in changed]),
     )
+
+
+def _base_compares_runtime(policy_dir: Path) -> bool:
+    """The base's own policy (read from git objects) asks for [runtime] compare_base."""
+    try:
+        return load_repo_policy(file_reader(policy_dir), policy_dir).runtime.compare_base
+    except UsageError:
+        return False  # the CLI loads the same policy next and reports the error
 
 
 def _materialize_rule_files(git: Git, rev: str, policy_dir: Path) -> None:
@@ -170,7 +189,7 @@ _ISOLATED_GIT = {
 }
 
 
-def _patch_change(root: Path, patch: Path, stack: ExitStack) -> Change:
+def _patch_change(root: Path, patch: Path, stack: ExitStack, full_base: bool | None = None) -> Change:
     """Snapshot root into a scratch repository, commit, apply the patch there, and diff."""
     try:
         patch_text = patch.read_bytes()
@@ -215,7 +234,9 @@ def _patch_change(root: Path, patch: Path, stack: ExitStack) -> Change:
     )
     if done.returncode != 0:
         raise UsageError(f"could not record the patched tree: {done.stderr.strip()[:300]}")
-    change = _diff_change(scratch, "HEAD~1", "HEAD", stack, mode="patch", display_root=root, git=git)
+    change = _diff_change(
+        scratch, "HEAD~1", "HEAD", stack, mode="patch", display_root=root, git=git, full_base=full_base
+    )
     return Change(
         root=change.root,
         mode="patch",
@@ -224,6 +245,7 @@ def _patch_change(root: Path, patch: Path, stack: ExitStack) -> Change:
         files=change.files,
         workspace=change.workspace,
         base_workspace=change.base_workspace,
+        base_tree=change.base_tree,
         notes=tuple(notes) + change.notes,
         policy_dir=change.policy_dir,
         findings=change.findings,

@@ -28,6 +28,7 @@ from airlock.pipeline.cli import (
 from airlock.pipeline.errors import UsageError
 from airlock.pipeline.git import Git
 from airlock.pipeline.models import Report
+from airlock.pipeline.policy import load_config_file
 from airlock.pipeline.scan import ScanOptions, scan
 from airlock.reports.registry import writer_for
 
@@ -86,7 +87,9 @@ def cmd_ci(args: argparse.Namespace) -> int:
             line += f" ({resolved.fetches} fetch(es) to complete the shallow clone)"
         notes.append(line)
         _log(f"airlock: {line}")
-    with open_change(root, base=base) as change:
+    # A base checkout for [runtime] compare_base: --config decides when given, else the base's own policy.
+    full_base = load_config_file(args.config).runtime.compare_base if args.config else None
+    with open_change(root, base=base, full_base=full_base) as change:
         where = "from the base revision" if change.mode == "diff" else ""
         policy = _load_policy(args, change.policy_dir or change.root, change.root, where)
         display, on_event = _progress(True)

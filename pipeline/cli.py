@@ -20,7 +20,14 @@ from airlock.pipeline.cache_store import DiskCache, open_cache
 from airlock.pipeline.change import open_change
 from airlock.pipeline.errors import UsageError
 from airlock.pipeline.models import STAGES, GateResult, Report, Severity, Target
-from airlock.pipeline.policy import Policy, file_reader, load_config_file, load_repo_policy, with_trusted_tool_paths
+from airlock.pipeline.policy import (
+    Policy,
+    file_reader,
+    load_config_file,
+    load_repo_policy,
+    with_project_venv,
+    with_trusted_tool_paths,
+)
 from airlock.pipeline.runner import ProgressCallback
 from airlock.pipeline.scan import ScanOptions, scan
 from airlock.pipeline.waive import DEFAULT_DAYS
@@ -216,6 +223,7 @@ def _load_policy(args: argparse.Namespace, policy_dir: Path, root: Path, where: 
     else:
         policy = _rules_from(load_repo_policy(file_reader(policy_dir), root, where), root, policy_dir)
     policy = with_trusted_tool_paths(policy)  # programs to run come only from --config, user config or env
+    policy = with_project_venv(policy)  # the sandbox's toolchain: --config, else the invoker's $VIRTUAL_ENV
     if getattr(args, "fail_on", None):
         try:
             sev = Severity.parse(args.fail_on)
@@ -337,7 +345,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.patch is not None and not args.patch.is_file():
         raise UsageError(f"--patch {args.patch}: no such file")
     cache = cache_from_args(args)
-    with open_change(path, base=args.base, head=args.head, patch=args.patch, staged=args.staged) as change:
+    # A base checkout for [runtime] compare_base: --config decides when given, else the base's own policy.
+    full_base = load_config_file(args.config).runtime.compare_base if args.config else None
+    with open_change(
+        path, base=args.base, head=args.head, patch=args.patch, staged=args.staged, full_base=full_base
+    ) as change:
         where = "from the base revision" if change.mode in ("diff", "staged") else ""
         policy = _load_policy(args, change.policy_dir or change.root, change.root, where)
         if args.run:

@@ -57,6 +57,7 @@ class Change:
     files: tuple[ChangedFile, ...]
     workspace: Path  # throwaway copy of the head
     base_workspace: Path | None = None  # throwaway copy of the base versions of changed files
+    base_tree: Path | None = None  # the whole base revision, for [runtime] compare_base; None when not asked for
     policy_dir: Path | None = None  # where trusted config (policy, waivers, baseline) is read: the base
     notes: tuple[str, ...] = ()  # skipped symlinks, oversized files and the like
     # airlock.unscanned findings of intake itself: files of the change that could not be materialised

@@ -81,6 +81,9 @@ class RuntimePolicy:
     run_as: str = "auto"  # when airlock is root: the sandbox's unprivileged host uid ("auto", a name, "UID:GID")
     read_paths: tuple[str, ...] = ()  # host paths the sandbox may read beyond its default view
     require_limits: tuple[str, ...] | None = None  # limits whose absence is a stage error; None: pids when root
+    venv: str | None = None  # the project's virtualenv: bound read-only, its bin/ first on PATH
+    interpreter: str | None = None  # or the project's Python interpreter, as `python`/`python3` on PATH
+    compare_base: bool = False  # run the same commands on the base too; behaviour the base shows is not new
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,9 @@ _RUNTIME_KEYS: dict[str, Check] = {
     "run_as": _str,
     "read_paths": _list(_str),
     "require_limits": _list(_choice("pids", "memory", "cpu")),
+    "venv": _str,
+    "interpreter": _str,
+    "compare_base": _bool,
 }
 _AGENT_KEYS: dict[str, Check] = {
     "online": _bool,
@@ -236,7 +242,7 @@ _AGENT_KEYS: dict[str, Check] = {
 # Keys that decide where the host connects or writes: never taken from the scanned tree's own policy.
 _TRUSTED_AGENT_KEYS = ("pypi_url", "npm_url", "cache_dir")
 # Keys that decide what the host exposes to the sandbox: never taken from the scanned tree's own policy.
-_HOST_RUNTIME_KEYS = ("run_as", "read_paths")
+_HOST_RUNTIME_KEYS = ("run_as", "read_paths", "venv", "interpreter")
 _TOP_KEYS = ("stages", "gate", "tools", "image", "runtime", "agent", "paths")
 
 
@@ -336,6 +342,11 @@ def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: boo
     for k in ("read_paths",):
         if k in runtime_fields:
             runtime_fields[k] = tuple(_path(f"runtime.{k}", p, base_dir, False) for p in runtime_fields[k])
+    if "venv" in runtime_fields and "interpreter" in runtime_fields:
+        raise _Bad("runtime.venv and runtime.interpreter both name the project's Python; keep one")
+    for k in ("venv", "interpreter"):
+        if k in runtime_fields:
+            runtime_fields[k] = _path(f"runtime.{k}", runtime_fields[k], base_dir, False)
     agent_fields = _fields("agent.", _table("agent", data.get("agent", {})), _AGENT_KEYS)
     agent_host = [k for k in _TRUSTED_AGENT_KEYS if k in agent_fields]
     if not trusted and agent_host:
@@ -466,6 +477,17 @@ def env_tool_paths(environ: Mapping[str, str]) -> dict[str, str]:
         if value:
             out[name] = str(Path(value).resolve()) if "/" in value else value
     return out
+
+
+def with_project_venv(policy: Policy, environ: Mapping[str, str] | None = None) -> Policy:
+    """Without [runtime] venv or interpreter, the virtualenv active where airlock was started ($VIRTUAL_ENV, set by
+    whoever runs airlock, so trusted) is the project's toolchain in the sandbox."""
+    env = os.environ if environ is None else environ
+    rt = policy.runtime
+    active = env.get("VIRTUAL_ENV", "")
+    if rt.venv or rt.interpreter or not active.startswith("/"):
+        return policy
+    return replace(policy, runtime=replace(rt, venv=str(Path(active).resolve())))
 
 
 def with_trusted_tool_paths(policy: Policy, environ: Mapping[str, str] | None = None) -> Policy:

@@ -24,7 +24,7 @@ from airlock.pipeline.models import (
     ToolRun,
     ToolStatus,
 )
-from airlock.pipeline.policy import Policy
+from airlock.pipeline.policy import Policy, RuntimePolicy
 from airlock.pipeline.redact import redact
 from airlock.pipeline.review import Trusted, load_trusted, review
 from airlock.pipeline.runner import Job, ProgressCallback, run_jobs
@@ -60,6 +60,7 @@ class Plan:
     paths: tuple[str, ...]
     path_map: dict[str, str]  # base path -> head path, so a moved file's old findings still match
     trusted: Trusted
+    notes: tuple[str, ...] = ()  # what planning has to say (compare_base without a base revision)
 
 
 def plan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequence[Scanner] | None = None) -> Plan:
@@ -76,14 +77,16 @@ def plan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
     # A bad waivers or baseline file stops the scan before any tool runs.
     trusted = load_trusted(change.policy_dir, with_baseline=options.read_baseline)
 
-    def ctx(workspace: Path, ctx_paths: tuple[str, ...], s: Scanner) -> ScanContext:
+    def ctx(
+        workspace: Path, ctx_paths: tuple[str, ...], s: Scanner, runtime: RuntimePolicy | None = None
+    ) -> ScanContext:
         return ScanContext(
             workspace=workspace,
             paths=ctx_paths,
             tool=policy.tool(s.name),
             offline=options.offline,
             image=policy.image,
-            runtime=policy.runtime,
+            runtime=runtime or policy.runtime,
             # --offline wins over [agent] online: nothing may touch the network
             agent=replace(policy.agent, online=policy.agent.online and not options.offline),
             change=change,
@@ -107,7 +110,10 @@ def plan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
             for s in scanners
             if s.stage in DIFFABLE_STAGES
         ]
-    return Plan(tuple(jobs), paths, path_map, trusted)
+    notes: list[str] = []
+    if policy.runtime.compare_base and "runtime" in options.stages:
+        jobs += _runtime_base_jobs(change, jobs, notes, ctx)
+    return Plan(tuple(jobs), paths, path_map, trusted, tuple(notes))
 
 
 def scan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequence[Scanner] | None = None) -> Report:
@@ -123,7 +129,7 @@ def assemble(
     head = [r for j, r in zip(jobs, results, strict=True) if j.label == "head"]
     base = {r.tool: r for j, r in zip(jobs, results, strict=True) if j.label == "base"}
 
-    notes = list(change.notes)
+    notes = [*change.notes, *p.notes]
     # Intake's airlock.unscanned findings (files no tool could be shown) count like any tool's.
     findings = assign([*change.findings, *(f for r in head for f in r.findings)])
     known: set[str] = set()
@@ -134,6 +140,11 @@ def assemble(
                 "all its findings count as new"
             )
         known.update(f.fingerprint for f in assign(r.findings, p.path_map))
+        if r.stage == "runtime" and r.status is not ToolStatus.ERROR:
+            notes.append(
+                f"runtime: compare_base ran the same commands on the base, which showed {len(r.findings)} runtime "
+                "finding(s); the head's findings matching them are marked not new"
+            )
     findings = [redact(replace(f, new=f.fingerprint not in known)) for f in findings]
     src = SourceLines(change.workspace)
     today = options.today or dt.datetime.now(dt.timezone.utc).date()
@@ -199,6 +210,29 @@ def _exists_in(workspace: Path) -> Callable[[str], bool]:
             return False
 
     return exists
+
+
+def _runtime_base_jobs(
+    change: Change, head_jobs: list[Job], notes: list[str], ctx: Callable[..., ScanContext]
+) -> list[Job]:
+    """[runtime] compare_base: the head's commands, run the same way on the whole base checkout, so behaviour the
+    base shows too is not new. The commands are the head's: the base is asked "did you do this too?"."""
+    runtime_jobs = [j for j in head_jobs if j.label == "head" and j.scanner.stage == "runtime"]
+    if not runtime_jobs:
+        return []
+    if change.base_tree is None:
+        notes.append(
+            "runtime: compare_base needs a base revision (--base, --patch or --staged); every runtime finding "
+            "counts as new"
+        )
+        return []
+    out = []
+    for j in runtime_jobs:
+        commands = j.scanner.targets(j.ctx)
+        if commands:
+            rt = replace(j.ctx.runtime, commands=tuple(commands))
+            out.append(Job(j.scanner, ctx(change.base_tree, (), j.scanner, rt), "base"))
+    return out
 
 
 def _tool_run(r: ScanResult) -> ToolRun:

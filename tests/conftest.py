@@ -33,6 +33,9 @@ def airlock_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     env.pop("NO_COLOR", None)
+    # The runtime fixtures' project toolchain (pytest, pip) is the test venv, as if it were activated.
+    if sys.prefix != sys.base_prefix:
+        env.setdefault("VIRTUAL_ENV", sys.prefix)
     if extra:
         env.update(extra)
     return env

@@ -321,3 +321,25 @@ def test_a_used_up_decompression_budget_is_an_overflow_finding() -> None:
     cs = _random_set(random.Random(12))
     cs.index.capped = True
     assert "runtime.probe.overflow" in _proxy_findings(cs, [])
+
+
+@SETTINGS
+@given(st.randoms(use_true_random=False), st.sampled_from(sorted(ENCODINGS)), noise, st.integers(0, 8000))
+def test_the_vectorised_path_for_large_data_agrees_with_the_exact_one(
+    rng: random.Random, encoding: str, around: bytes, where: int
+) -> None:
+    """Bodies of 4 KiB and more take numpy's path (hash filter, pair triggers): it must find what the plain set
+    lookup and the plain substring tests find, and the planted canary itself."""
+    from airlock.scanners.runtime.canary_detector import NORM, SEPARATORS, TRIGGERS, VECTOR_MIN, trigger_starts
+
+    cs = _random_set(rng)
+    canary = rng.choice(cs.canaries)
+    filler = random.Random(rng.getrandbits(64)).randbytes(VECTOR_MIN + 4000)  # noqa: S311 - test filler
+    data = filler[:where] + around + ENCODINGS[encoding](canary.token.encode()) + around + filler[where:]
+    idx = cs.index
+    norm = data.translate(NORM, SEPARATORS)
+    assert idx._candidates(norm) == idx._small_candidates(norm)
+    exact = [sorted(i for i in range(len(data) - 1) if data[i : i + 2] in pairs) for pairs in TRIGGERS]
+    assert trigger_starts(data) == exact
+    assert trigger_starts(data[:100]) == [[i for i in bit if i < 99] for bit in exact]
+    assert canary.name in idx.scan(data)

@@ -7,6 +7,7 @@ machine) and reported with its rule id; the benign suite must give zero runtime 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -189,3 +190,114 @@ def test_read_only_binds_under_tmp_survive_the_sandboxs_own_tmp(tmp_path: Path) 
         assert code == 0
     finally:
         rmtree(shared)
+
+
+# --- the project's toolchain, not airlock's own installation ------------------------------------------------------
+
+
+def _env_without_venv() -> dict[str, str]:
+    from tests.conftest import airlock_env
+
+    env = airlock_env()
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def test_airlocks_own_venv_and_code_stay_out_of_the_sandbox(tmp_path: Path) -> None:
+    """A payload that finds airlock's code can read its probes and dodge them: none of it is bound in."""
+    import sys
+
+    from tests.conftest import ROOT
+
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "look.sh").write_text(
+        f"test -e {sys.prefix} && exit 3\n"
+        f"test -e {ROOT}/scanners && exit 4\n"
+        "command -v airlock && exit 5\n"
+        "python3 -c 'import airlock' 2>/dev/null && exit 6\n"
+        "exit 0\n"
+    )
+    (project / "airlock.toml").write_text('[runtime]\ncommands = ["sh look.sh"]\n')
+    code, report, done = scan_json(project, "--stages", "runtime", tmp_path=tmp_path, env=_env_without_venv())
+    assert report, done.stderr
+    assert "(exit 0;" in " ".join(report["notes"]), report["notes"]
+    assert code == 0
+
+
+def _make_venv(where: Path) -> Path:
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
+    site = next(where.glob("lib/python3*/site-packages"))
+    (site / "projmarker.py").write_text("WHO = 'the project'\n")
+    return where
+
+
+def test_project_venv_from_trusted_config_is_the_sandboxs_python(tmp_path: Path) -> None:
+    import sys
+
+    venv = _make_venv(tmp_path / "project-venv")
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "check.py").write_text(
+        "import os, sys, projmarker\n"
+        f"assert sys.prefix == {str(venv)!r}, sys.prefix\n"
+        f"assert os.environ['VIRTUAL_ENV'] == {str(venv)!r}\n"
+        f"assert not os.path.exists({sys.prefix!r})\n"
+    )
+    config = tmp_path / "trusted.toml"
+    config.write_text(f'[runtime]\ncommands = ["python check.py"]\nvenv = "{venv}"\n')
+    code, report, done = scan_json(
+        project, "--stages", "runtime", "--config", config, tmp_path=tmp_path, env=_env_without_venv()
+    )
+    assert report, done.stderr
+    assert "(exit 0;" in " ".join(report["notes"]), report["notes"]
+    assert [f["rule_id"] for f in _runtime_findings(report)] == []
+    assert code == 0
+
+
+def test_active_virtualenv_is_the_projects_toolchain(tmp_path: Path) -> None:
+    """Without [runtime] venv, the venv active where airlock starts ($VIRTUAL_ENV) is the project's."""
+    venv = _make_venv(tmp_path / "active-venv")
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "airlock.toml").write_text('[runtime]\ncommands = ["python -c \\"import projmarker\\""]\n')
+    env = {**_env_without_venv(), "VIRTUAL_ENV": str(venv)}
+    code, report, done = scan_json(project, "--stages", "runtime", tmp_path=tmp_path, env=env)
+    assert report, done.stderr
+    assert "(exit 0;" in " ".join(report["notes"]), report["notes"]
+    assert code == 0
+
+
+def test_project_interpreter_is_python_in_the_sandbox(tmp_path: Path) -> None:
+    import sys
+
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    if not system.exists():
+        pytest.fail(f"{system} is needed (Debian's python3; .ci/run installs it)")
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "check.py").write_text("import sys\nassert sys.prefix == '/usr', sys.prefix\n")
+    config = tmp_path / "trusted.toml"
+    config.write_text(f'[runtime]\ncommands = ["python check.py", "python3 check.py"]\ninterpreter = "{system}"\n')
+    code, report, done = scan_json(
+        project, "--stages", "runtime", "--config", config, tmp_path=tmp_path, env=_env_without_venv()
+    )
+    assert report, done.stderr
+    notes = " ".join(report["notes"])
+    assert "command 1 (exit 0;" in notes and "command 2 (exit 0;" in notes, report["notes"]
+    assert code == 0
+
+
+def test_a_missing_project_venv_is_a_stage_error(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    config = tmp_path / "trusted.toml"
+    config.write_text(f'[runtime]\ncommands = ["true"]\nvenv = "{tmp_path / "nowhere"}"\n')
+    code, report, done = scan_json(project, "--stages", "runtime", "--config", config, tmp_path=tmp_path)
+    stage = next(s for s in report["stages"] if s["name"] == "runtime")
+    assert stage["status"] == "error", stage
+    assert "no virtualenv there" in json.dumps(report)
+    assert code == 2

@@ -53,14 +53,34 @@ def test_reachable_by_others() -> None:
         rmtree(base)
 
 
-@pytest.mark.parametrize("key, value", [("run_as", '"nobody"'), ("read_paths", '["/etc"]')])
+@pytest.mark.parametrize(
+    "key, value",
+    [("run_as", '"nobody"'), ("read_paths", '["/etc"]'), ("venv", '"/opt/v"'), ("interpreter", '"/usr/bin/py"')],
+)
 def test_host_exposing_runtime_keys_are_refused_from_the_scanned_tree(key: str, value: str, tmp_path: Path) -> None:
     raw = f"[runtime]\n{key} = {value}\n".encode()
     with pytest.raises(UsageError, match=f"runtime.{key} decides what the host exposes"):
         load_repo_policy(lambda rel: raw if rel == "airlock.toml" else None, tmp_path)
     # The same key from a trusted --config file is fine.
-    assert parse_policy({"runtime": {key: "nobody" if key == "run_as" else ["/etc"]}}, source="cfg",
-                        base_dir=tmp_path, confine=False, trusted=True)
+    trusted_value = {"run_as": "nobody", "read_paths": ["/etc"]}.get(key, "/usr/bin/python3")
+    assert parse_policy({"runtime": {key: trusted_value}}, source="cfg", base_dir=tmp_path, confine=False,
+                        trusted=True)
+
+
+def test_venv_and_interpreter_together_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="keep one"):
+        parse_policy({"runtime": {"venv": "/v", "interpreter": "/usr/bin/python3"}}, source="cfg",
+                     base_dir=tmp_path, confine=False, trusted=True)
+
+
+def test_the_active_virtualenv_fills_an_unset_toolchain(tmp_path: Path) -> None:
+    from airlock.pipeline.policy import Policy, RuntimePolicy, with_project_venv
+
+    assert with_project_venv(Policy(), {"VIRTUAL_ENV": str(tmp_path)}).runtime.venv == str(tmp_path.resolve())
+    assert with_project_venv(Policy(), {}).runtime.venv is None
+    assert with_project_venv(Policy(), {"VIRTUAL_ENV": "relative"}).runtime.venv is None
+    pinned = Policy(runtime=RuntimePolicy(interpreter="/usr/bin/python3"))
+    assert with_project_venv(pinned, {"VIRTUAL_ENV": str(tmp_path)}) == pinned
 
 
 def test_runtime_gates_at_medium_by_default_or_stricter() -> None:
@@ -95,3 +115,21 @@ def test_a_hard_link_to_a_canary_is_an_alias_even_after_its_content_changed(tmp_
     # Identity never counts as a change between two captures: the host copy and the sandbox's differ in inode.
     again = fsdiff.snapshot(home).entries
     assert fsdiff.diff("home", after["home"].entries, again) == []
+def test_runtime_fingerprints_name_the_behaviour_not_the_runs_layout() -> None:
+    """compare_base matches base and head runs, each with its own random layout; blinding is never matched."""
+    from airlock.scanners.runtime.canaries import CanarySet
+    from airlock.scanners.runtime.rules import Collector
+    from airlock.scanners.runtime.sandbox import Layout
+
+    def prints(layout: Layout) -> dict[str, str]:
+        c = Collector(CanarySet((), ()), layout)
+        c.add("runtime.fs.sensitive-read", f"{layout.home}/.ssh/id_rsa", "read", None, [], [])
+        c.add("runtime.network.egress-denied", "203.0.113.7:443", "connect", None, [], [])
+        c.add("runtime.process.fileless-exec", "4242", "exec", None, [], [])
+        c.overflow("the trace passed its cap")
+        return {f.rule_id: f.fingerprint for f in c.findings()}
+
+    one, two = prints(Layout.random("app")), prints(Layout.random("app"))
+    for rule in ("runtime.fs.sensitive-read", "runtime.network.egress-denied", "runtime.process.fileless-exec"):
+        assert one[rule] == two[rule], rule
+    assert one["runtime.probe.overflow"] != two["runtime.probe.overflow"]

@@ -10,6 +10,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
+from airlock.pipeline.fingerprint import fingerprint
 from airlock.pipeline.models import Finding, Severity
 from airlock.reports.escape import terminal
 from airlock.scanners.runtime import fsdiff
@@ -49,6 +50,8 @@ RULES: dict[str, tuple[Severity, str]] = {
     "runtime.process.daemon": (Severity.MEDIUM, "Process left running after the command returned"),
 }
 
+# Never "shown by the base too": a probe that was cut short saw nothing after the cut, whatever the base did.
+ALWAYS_NEW = frozenset({"runtime.probe.overflow", "runtime.secret.exfiltration", "runtime.fs.write-escaped"})
 NETWORK_TOOLS = frozenset(
     {
         "curl",
@@ -198,9 +201,23 @@ class Collector:
             [detail],
         )
 
+    def behaviour(self, rule: str, key: str) -> str:
+        """What a finding is about, without this run's random layout or pids: the same behaviour on another run
+        (the base's, with [runtime] compare_base) has the same fingerprint. A blinded probe, a canary that left or
+        an escaped write is never excused by the base: it keeps this run's random helper name."""
+        lay = self.layout
+        for part, name in ((lay.workspace, "$WORKSPACE"), (lay.home, "$HOME"), (lay.helper, "$HELPER")):
+            key = key.replace(part, name)
+        key = key.replace(lay.hostname, "$HOSTNAME")
+        key = "N" if key.isdigit() else re.sub(r"/proc/\d+/", "/proc/N/", key)  # pids
+        return f"{key}@{lay.helper}" if rule in ALWAYS_NEW else key
+
     def findings(self) -> list[Finding]:
         out = []
-        for (rule, _key), item in self._items.items():
+        seen: dict[tuple[str, str], int] = {}
+        for (rule, key), item in self._items.items():
+            what = (rule, self.canaries.mask(self.behaviour(rule, key)))
+            occurrence = seen[what] = seen.get(what, -1) + 1
             sev, title = RULES[rule]
             ev = list(item["evidence"])
             if item["count"] > 1:
@@ -215,6 +232,7 @@ class Collector:
                     path="",
                     title=title,
                     evidence=tuple(ev),
+                    fingerprint=fingerprint(rule, "", what[1], occurrence),
                 )
             )
         return out

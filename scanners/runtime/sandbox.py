@@ -277,20 +277,66 @@ class Bind:
     dest: str  # sandbox path
 
 
-def python_prefixes() -> list[str]:
-    """airlock's Python and venv: the init helper runs with it, and the venv's tools are the commands' tools."""
-    out: list[str] = []
-    for p in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
-        real = os.path.realpath(p)
-        if real.startswith("/usr/") or real == "/usr" or real in out:
-            continue
-        out.append(real)
-    return out
+def _prefix_outside_usr(python: str) -> str | None:
+    """The installation prefix of a Python binary (its real path), when /usr does not already hold it."""
+    real = os.path.realpath(python)
+    prefix = os.path.dirname(os.path.dirname(real))
+    if prefix == "/usr" or prefix.startswith("/usr/"):
+        return None
+    if prefix in ("", "/"):
+        raise SandboxUnavailable(f"the Python at {real} would expose the whole host; use one installed in a prefix")
+    return prefix
+
+
+def init_python() -> str:
+    """The base interpreter under airlock's venv (a venv made with --copies too): init runs on it with -I -S."""
+    return os.path.realpath(getattr(sys, "_base_executable", "") or sys.executable)
+
+
+def init_prefixes() -> list[str]:
+    """The interpreter airlock runs with (not its venv): the init helper runs on it with -I -S, so airlock's
+    own packages and tools stay out of the sandbox."""
+    prefix = _prefix_outside_usr(init_python())
+    return [prefix] if prefix else []
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """The project's Python inside the sandbox: host dirs bound read-only at their own path, dirs put first on
+    PATH, and extra environment."""
+
+    binds: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    shims: tuple[tuple[str, str], ...] = ()  # (name, target) links the host makes in a per-run bin dir
+
+
+def resolve_toolchain(venv: str | None, interpreter: str | None) -> Toolchain:
+    """[runtime] venv or interpreter (trusted config or $VIRTUAL_ENV). Neither: the system's /usr toolchain only."""
+    if venv:
+        real = os.path.realpath(venv)
+        python = os.path.join(real, "bin", "python")
+        if not (os.path.isdir(real) and os.access(python, os.X_OK)):
+            raise SandboxUnavailable(f"[runtime] venv {venv}: no virtualenv there (no executable bin/python); "
+                                     "point it at the project's venv")
+        binds = [real]
+        base = _prefix_outside_usr(python)
+        if base and base != real and not base.startswith(real + "/"):
+            binds.append(base)
+        return Toolchain(tuple(binds), (f"{real}/bin",), (("VIRTUAL_ENV", real),))
+    if interpreter:
+        real = os.path.realpath(interpreter)
+        if not (os.path.isfile(real) and os.access(real, os.X_OK)):
+            raise SandboxUnavailable(f"[runtime] interpreter {interpreter}: not an executable file")
+        base = _prefix_outside_usr(real)
+        return Toolchain((base,) if base else (), shims=(("python", real), ("python3", real)))
+    return Toolchain()
 
 
 def view_binds(read_paths: tuple[str, ...], layout: Layout | None = None) -> list[Bind]:
-    """Read-only host paths the sandbox sees beyond /usr and /etc: the Python prefixes, read_paths, the helper."""
-    binds = [Bind(p, p) for p in python_prefixes()]
+    """Read-only host paths the sandbox sees beyond /usr and /etc: airlock's interpreter (for init), read_paths
+    (with the project's toolchain), the helper."""
+    binds = [Bind(p, p) for p in init_prefixes()]
     for p in read_paths:
         real = os.path.realpath(p)
         if os.path.exists(real) and all(b.source != real for b in binds):
@@ -423,7 +469,7 @@ def bwrap_argv(
     ]  # fmt: skip
     for k, v in sorted(env.items()):
         argv += ["--setenv", k, v]
-    python = os.path.realpath(sys.executable)
+    python = init_python()
     argv += ["--", python, "-I", "-S", init.layout.init_script, init.to_json()]
     return argv
 

@@ -38,6 +38,7 @@ from airlock.scanners.runtime.sandbox import (
     Limits,
     SandboxPaths,
     SandboxUnavailable,
+    Toolchain,
     Usage,
     bwrap_argv,
     check_namespaces,
@@ -46,6 +47,7 @@ from airlock.scanners.runtime.sandbox import (
     host_pid,
     reachable_by_others,
     resolve_identity,
+    resolve_toolchain,
     root_prep,
     view_binds,
 )
@@ -217,10 +219,14 @@ class RuntimeScanner:
         resolv.write_text("nameserver 127.0.0.1\noptions attempts:1 timeout:1\n")
         layout = Layout.random(ctx.change.root.name if ctx.change is not None else "")
         canaries = plant(home, ws, layout.home, layout.workspace)
+        policy = ctx.runtime
+        # The project's toolchain, never airlock's own venv (unless the project's venv is that same venv).
+        toolchain = resolve_toolchain(policy.venv, policy.interpreter)
+        _make_shims(home, toolchain)
+        exposed = (*toolchain.binds, *policy.read_paths)
         before = {"workspace": fsdiff.snapshot(ws).entries, "home": fsdiff.snapshot(home).entries}
         if owner is not None:
             _chown_tree(sb, owner)
-        policy = ctx.runtime
         limits = Limits.from_policy(policy)
         server = ProxyServer(
             str(run_dir / "proxy.sock"),
@@ -235,8 +241,8 @@ class RuntimeScanner:
             (run_dir / "filter.bpf").write_bytes(seccomp.build_filter())
         except seccomp.SeccompUnsupported as exc:
             raise SandboxUnavailable(f"the seccomp filter cannot be built here: {exc}") from None
-        env = self._env(ctx, canaries, layout)
-        remap, mounts = _remaps(tmp, policy.read_paths, identity, bwrap)
+        env = self._env(ctx, canaries, layout, toolchain)
+        remap, mounts = _remaps(tmp, exposed, identity, bwrap)
         prefix = (root_prep(mounts, identity) + drop_to(identity)) if identity.switches else []
         check_namespaces(remap.get(bwrap, bwrap), prefix)
         paths = SandboxPaths(ws, home, run_dir, resolv)
@@ -268,7 +274,7 @@ class RuntimeScanner:
                     identity,
                     remap,
                     mounts,
-                    policy.read_paths,
+                    exposed,
                     carry=not last,
                     sb=sb,
                     required=required,
@@ -323,7 +329,7 @@ class RuntimeScanner:
             "output": f"{limits.output_mb} MiB of output",
             "trace": f"{limits.trace_mb} MiB of syscall trace",
         }
-        visible = tuple(b.dest for b in view_binds(policy.read_paths, layout))
+        visible = tuple(b.dest for b in view_binds(exposed, layout))
         aliases = _canary_aliases(canaries, before, after, layout)
         ws_before = frozenset(before["workspace"])
         for run in runs:
@@ -352,11 +358,10 @@ class RuntimeScanner:
             self.name, self.stage, ToolStatus.OK, tuple(collector.findings()), version, notes=tuple(notes)
         )
 
-    def _env(self, ctx: ScanContext, canaries: CanarySet, layout: Layout) -> dict[str, str]:
-        import sys
-
-        # airlock's venv is visible inside (sandbox.view_binds), so its tools come first.
-        path = str(Path(sys.executable).parent) + ":" + STANDARD_PATH
+    def _env(self, ctx: ScanContext, canaries: CanarySet, layout: Layout, toolchain: Toolchain) -> dict[str, str]:
+        # The project's toolchain first: its venv's bin/, or $HOME/.local/bin holding `python` for an interpreter.
+        first = list(toolchain.path) + ([f"{layout.home}/.local/bin"] if toolchain.shims else [])
+        path = ":".join([*first, STANDARD_PATH])
         proxy_url = f"http://127.0.0.1:{PROXY_PORT}"
         env = {
             "PATH": path,
@@ -373,6 +378,7 @@ class RuntimeScanner:
             "CI": "true",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        env.update(dict(toolchain.env))
         env.update(ctx.runtime.env)
         for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
             env[k] = proxy_url
@@ -644,6 +650,18 @@ def _remaps(
         mounts.append(Bind(src, str(point)))
         remap[src] = str(point)
     return remap, mounts
+
+
+def _make_shims(home: Path, toolchain: Toolchain) -> None:
+    """`python` and `python3` for [runtime] interpreter: links in $HOME/.local/bin, where a user install puts them."""
+    if not toolchain.shims:
+        return
+    bindir = home / ".local" / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    for name, target in toolchain.shims:
+        link = bindir / name
+        if not link.is_symlink():
+            os.symlink(target, link)
 
 
 def _chown_tree(root: Path, owner: tuple[int, int]) -> None:
