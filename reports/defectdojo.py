@@ -16,13 +16,7 @@ from airlock.pipeline import __version__
 from airlock.pipeline.models import Finding, Report, Severity
 
 # DefectDojo's severity names.
-SEVERITY = {
-    Severity.CRITICAL: "Critical",
-    Severity.HIGH: "High",
-    Severity.MEDIUM: "Medium",
-    Severity.LOW: "Low",
-    Severity.INFO: "Info",
-}
+SEVERITY = {s: s.label.capitalize() for s in Severity}  # Critical, High, Medium, Low, Info
 _CWE = re.compile(r"CWE-(\d+)", re.IGNORECASE)
 
 

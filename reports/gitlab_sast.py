@@ -23,13 +23,7 @@ SCHEMA_URL = (
     "https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/"
     f"v{SCHEMA_VERSION}/dist/sast-report-format.json"
 )
-SEVERITY = {
-    Severity.CRITICAL: "Critical",
-    Severity.HIGH: "High",
-    Severity.MEDIUM: "Medium",
-    Severity.LOW: "Low",
-    Severity.INFO: "Info",
-}
+SEVERITY = {s: s.label.capitalize() for s in Severity}  # Critical, High, Medium, Low, Info
 MAX_IDENTIFIERS = 20  # GitLab keeps the first 20
 MAX_NAME = 255
 MAX_DESCRIPTION = 1_048_576

@@ -6,21 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pytest
-
 from airlock.pipeline.history.store import default_url
 from airlock.pipeline.nightly import BranchOutcome, OpenFinding
 from airlock.pipeline.nightly_summary import summarize
+from tests.browser import ARGS, CHROMIUM, playwright_sync_api
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="LOUD: playwright is missing; install the 'test' extra (.ci/run does)"
-)
-if not Path(CHROMIUM).exists():  # pragma: no cover - .ci/run installs it
-    pytest.skip(f"LOUD: {CHROMIUM} is missing; apt-get install chromium (.ci/run does)", allow_module_level=True)
+sync_api = playwright_sync_api()
 
 HOSTILE_BRANCH = 'agent/<img src=x onerror="window.__pwned=1">'
 HOSTILE_MESSAGE = "</td></table><script>window.__pwned=1</script><b>bold</b>"

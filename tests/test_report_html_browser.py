@@ -8,20 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from airlock.reports.html import HtmlWriter
+from tests.browser import ARGS, CHROMIUM, playwright_sync_api
 from tests.report_fixture import HOSTILE_MESSAGE, HOSTILE_PATH, sample_report
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="LOUD: playwright is missing; install the 'test' extra (.ci/run does)"
-)
-if not Path(CHROMIUM).exists():  # pragma: no cover - .ci/run installs it
-    pytest.skip(f"LOUD: {CHROMIUM} is missing; apt-get install chromium (.ci/run does)", allow_module_level=True)
+sync_api = playwright_sync_api()
 
 
 def test_html_report_renders_filters_and_stays_inert(tmp_path: Path) -> None:

@@ -7,21 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from airlock.pipeline.models import StageResult, ToolRun, ToolStatus
 from airlock.reports.html import HtmlWriter
+from tests.browser import ARGS, CHROMIUM, playwright_sync_api
 from tests.report_fixture import sample_report
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="LOUD: playwright is missing; install the 'test' extra (.ci/run does)"
-)
-if not Path(CHROMIUM).exists():  # pragma: no cover - .ci/run installs it
-    pytest.skip(f"LOUD: {CHROMIUM} is missing; apt-get install chromium (.ci/run does)", allow_module_level=True)
+sync_api = playwright_sync_api()
 
 LONG = "GET evil.example:443/" + "a" * 600 + "?token=" + "b" * 300
 
