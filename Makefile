@@ -46,6 +46,8 @@ bench: install
 	$(PY) benchmarks/score_corpus.py
 	$(PY) benchmarks/bench_proxy.py
 	$(PY) benchmarks/bench_agent.py
+	$(PY) benchmarks/bench_cache.py
+	$(PY) benchmarks/bench_nightly.py
 
 clean:
 	rm -rf $(VENV) $(PRE_COMMIT_VENV) out .pytest_cache .mypy_cache .ruff_cache

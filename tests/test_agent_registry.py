@@ -107,7 +107,9 @@ def test_cli_online_flag_with_trusted_registry_config(registry: str, tmp_path: P
     git(repo, "add", "requirements.txt")
     git(repo, "commit", "-q", "-m", "dep")
     cfg = tmp_path / "airlock.toml"
-    cfg.write_text(f'stages = ["agent"]\n[agent]\npypi_url = "{registry}/pypi"\nnpm_url = "{registry}/npm"\n'
+    # trivy-deps off: this test is about the registry, and without a vulnerability DB it would give no verdict.
+    cfg.write_text('stages = ["agent"]\n[tools.trivy-deps]\nenabled = false\n'
+                   f'[agent]\npypi_url = "{registry}/pypi"\nnpm_url = "{registry}/npm"\n'
                    f'cache_dir = "{tmp_path / "cache"}"\n')
     code, report, done = scan_json(repo, "--base", "main", "--config", cfg, tmp_path=tmp_path)
     assert code == 0, done.stderr

@@ -104,7 +104,8 @@ def test_split_parts_keep_locations_and_unique_categories(sarif_validator: Any) 
 def test_a_real_scan_writes_sarif_with_locations_only(tmp_path: Path, sarif_validator: Any) -> None:
     from tests.conftest import commit, git, make_repo, run_airlock, write_files
 
-    policy = '[tools.semgrep]\nenabled = false\n[tools.trivy-secret]\nenabled = false\n'
+    # B602 without a confirmed request source is medium (docs/severity.md), so gate at medium.
+    policy = '[gate]\nfail_on = "medium"\n[tools.semgrep]\nenabled = false\n[tools.trivy-secret]\nenabled = false\n'
     repo = make_repo(tmp_path / "r", {"airlock.toml": policy, "a.py": "x = 1\n"})
     git(repo, "checkout", "-q", "-b", "agent")
     write_files(repo, {"b.py": "import subprocess\nsubprocess.call(input(), shell=True)\n"})

@@ -260,6 +260,7 @@ def test_scanners_with_cross_file_context_are_not_wrapped() -> None:
     assert kinds == {
         "semgrep": "CachedScanner", "bandit": "CachedScanner", "trivy-secret": "CachedScanner",
         "checkov": "CheckovScanner", "trivy": "TrivyImageScanner", "bwrap": "RuntimeScanner",
+        "airlock": "AgentScanner", "trivy-deps": "TrivyDepsScanner",
     }  # fmt: skip
     assert cs.with_cache(all_scanners(), None)[0].__class__.__name__ == "SemgrepScanner"
 
