@@ -8,6 +8,7 @@ script shipped here (by hash), so even a slip in escaping could not run injected
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
@@ -58,7 +59,9 @@ def _sha256(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
+@functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
+    """One per process: compiling the template is most of a render's cost (a nightly writes one per branch)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,  # every template, whatever its extension
