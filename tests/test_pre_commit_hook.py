@@ -16,7 +16,11 @@ from tests.conftest import GIT_ENV, ROOT, airlock_env, git, make_repo, write_fil
 # virtualenv needs packaging>=26, so the two cannot share one environment. The `language: python` hook does not
 # need them to: pre-commit builds the hook its own venv holding airlock and its tools, and nothing else.
 PRE_COMMIT = Path(os.environ.get("AIRLOCK_PRE_COMMIT", ROOT / ".venv-pre-commit" / "bin" / "pre-commit"))
-VULNERABLE = "import subprocess\n\n\ndef f(cmd):\n    subprocess.call(cmd, shell=True)\n"
+# Request data to a shell: semgrep's taint rule confirms the source, so it gates at the default (high).
+VULNERABLE = (
+    "import subprocess\n\nfrom flask import request\n\n\n"
+    "def f():\n    subprocess.call(request.args['c'], shell=True)\n"
+)
 
 
 def _run_hook(repo: Path, hook: str = "airlock-system", home: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -49,11 +53,7 @@ def _run_hook(repo: Path, hook: str = "airlock-system", home: Path | None = None
 
 def test_hook_blocks_a_staged_vulnerability_and_passes_a_clean_change(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"app.py": "x = 1\n"})
-    source = (
-        "import subprocess\n\nfrom flask import request\n\n\n"
-        "def f():\n    subprocess.call(request.args['c'], shell=True)\n"
-    )
-    write_files(repo, {"app.py": source})
+    write_files(repo, {"app.py": VULNERABLE})
     git(repo, "add", "app.py")
     done = _run_hook(repo)
     assert done.returncode == 1, done.stdout + done.stderr
