@@ -135,6 +135,7 @@ def run_nightly(
     on_branch: BranchCallback | None = None,
     workers: int | None = None,
     cache: DiskCache | None = None,
+    full_base: bool | None = None,  # [runtime] compare_base from --config; None lets each base's policy decide
 ) -> list[BranchOutcome]:
     git = Git(repo)
     default_rev = git.resolve(default_branch)  # a missing default branch is the run's usage error, not a branch's
@@ -146,7 +147,7 @@ def run_nightly(
             ready: list[tuple[str, Change, Policy, ScanOptions, Plan]] = []
             for name, ref in chunk:
                 try:
-                    change = stack.enter_context(open_change(repo, base=default_rev, head=ref))
+                    change = stack.enter_context(open_change(repo, base=default_rev, head=ref, full_base=full_base))
                     policy = load_policy(change)
                     options = ScanOptions(stages=stages_for(policy), offline=offline,
                                           output_dir=output_dir / "branches" / slug(name), cache=cache)

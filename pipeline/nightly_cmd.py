@@ -84,6 +84,7 @@ def _policy_loader(args: argparse.Namespace) -> Any:
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     from airlock.pipeline.cli import _stages, cache_from_args
+    from airlock.pipeline.policy import load_config_file
 
     if args.nightly_command == "merge":
         target: Path = args.merge_output
@@ -129,6 +130,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             on_branch=progress.on_branch,
             workers=args.jobs,
             cache=cache_from_args(args),
+            full_base=load_config_file(args.config).runtime.compare_base if args.config else None,
         )
     doc = summarize(
         out,
