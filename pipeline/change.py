@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from airlock.pipeline import proc
 from airlock.pipeline.errors import UsageError
-from airlock.pipeline.git import INDEX, Git, git_env
+from airlock.pipeline.git import INDEX, Git, TreeEntry, git_env
 from airlock.pipeline.models import Change, ChangedFile, FileStatus, Finding, Severity
 from airlock.pipeline.policy import file_reader, load_repo_policy
 from airlock.pipeline.workspace import (
@@ -128,8 +129,9 @@ def _diff_change(
 
     ws = stack.enter_context(temp_dir("head"))
     failed: list[tuple[str, str]] = []
-    notes = materialize_entries(git, head_rev, git.entries(head_rev), ws, failed)
     changed = {f.path for f in files if f.status is not FileStatus.DELETED}
+    head_entries = git.entries(head_rev)
+    notes = materialize_entries(git, head_rev, [e for e in head_entries if e.path in changed], ws, failed)
     base_ws = stack.enter_context(temp_dir("base"))
     # Deleted files too: the agent stage compares what a change removed (a test file) with nothing.
     deleted = {f.path for f in files if f.status is FileStatus.DELETED}
@@ -157,7 +159,23 @@ def _diff_change(
         notes=tuple(notes),
         policy_dir=policy_dir,
         findings=unscanned_findings([(p, why) for p, why in failed if p in changed]),
+        fill=_filler(git, head_rev, [e for e in head_entries if e.path not in changed], ws),
     )
+
+
+def _filler(git: Git, rev: str, rest: list[TreeEntry], ws: Path) -> Callable[[], tuple[str, ...]]:
+    """Writes the unchanged files of the head into ws on the first call (what fails there is no file of the
+    change, so it is a note, not airlock.unscanned)."""
+    pending = [rest]
+
+    def fill() -> tuple[str, ...]:
+        if not pending:
+            return ()
+        failed: list[tuple[str, str]] = []
+        notes = materialize_entries(git, rev, pending.pop(), ws, failed)
+        return tuple(notes + [f"not written to the workspace: {p} ({why})" for p, why in failed])
+
+    return fill
 
 
 def _base_compares_runtime(policy_dir: Path) -> bool:
@@ -237,19 +255,7 @@ def _patch_change(root: Path, patch: Path, stack: ExitStack, full_base: bool | N
     change = _diff_change(
         scratch, "HEAD~1", "HEAD", stack, mode="patch", display_root=root, git=git, full_base=full_base
     )
-    return Change(
-        root=change.root,
-        mode="patch",
-        base=None,
-        head=None,
-        files=change.files,
-        workspace=change.workspace,
-        base_workspace=change.base_workspace,
-        base_tree=change.base_tree,
-        notes=tuple(notes) + change.notes,
-        policy_dir=change.policy_dir,
-        findings=change.findings,
-    )
+    return replace(change, mode="patch", base=None, head=None, notes=tuple(notes) + change.notes)
 
 
 __all__ = ["open_change", "git_env"]

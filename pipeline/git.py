@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,19 @@ def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+_FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_TREES_KEPT = 4  # trees listed by commit id, kept per process: a nightly's branches mostly share one base
+_TREES: OrderedDict[tuple[str, str, str], tuple[TreeEntry, ...]] = OrderedDict()
+# Per-process memos of what git says about immutable things (commit ids, blob ids); intake may run in threads.
+_MEMO_LOCK = threading.Lock()
+_TOPLEVELS: dict[str, Path] = {}
+_BLOBS: dict[str, bytes] = {}
+_BLOBS_SIZE = [0]
+_BLOBS_BUDGET = 8 << 20
+_BLOB_KEEP_MAX = 64 << 10
+_COMMITS: set[tuple[str, str, str]] = set()  # (root, GIT_DIR, commit id) that resolve() has verified
 
 
 @dataclass(frozen=True)
@@ -68,18 +84,30 @@ class Git:
 
     @staticmethod
     def toplevel(path: Path) -> Path | None:
+        known = _TOPLEVELS.get(str(path))
+        if known is not None and os.path.lexists(known / ".git"):  # a nightly asks once per branch
+            return known
         done = proc.run(["git", "rev-parse", "--show-toplevel"], timeout_s=GIT_TIMEOUT_S, cwd=path, env=git_env())
         if done.returncode != 0:
             return None
-        return Path(done.stdout.strip()).resolve()
+        top = Path(done.stdout.strip()).resolve()
+        if len(_TOPLEVELS) < 256:
+            _TOPLEVELS[str(path)] = top
+        return top
 
     def resolve(self, rev: str) -> str:
         if rev.startswith("-"):
             raise UsageError(f"revision {rev!r} looks like an option; name a branch, tag or commit")
+        key = (str(self.root), self.env.get("GIT_DIR", ""), rev)
+        if key in _COMMITS:  # a commit id found once stays one (a nightly names its base once per branch)
+            return rev
         done = self._run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False)
         if done.returncode != 0:
             raise UsageError(f"unknown revision {rev!r}: name a branch, tag or commit that exists in {self.root}")
-        return done.stdout.strip()
+        sha = done.stdout.strip()
+        if len(_COMMITS) < 4096:
+            _COMMITS.add((key[0], key[1], sha))
+        return sha
 
     def refs(self, *prefixes: str) -> list[str]:
         """Full ref names under the prefixes (refs/heads, refs/remotes), as git sorts them."""
@@ -103,6 +131,12 @@ class Git:
             if not wanted:
                 return []
             return [e for e in self.entries(rev) if e.path in wanted or _under_any(e.path, wanted)]
+        key = (str(self.root), self.env.get("GIT_DIR", ""), rev)
+        with _MEMO_LOCK:
+            kept = _TREES.get(key)
+            if kept is not None:
+                _TREES.move_to_end(key)
+                return list(kept)
         spec: list[str] = []
         if rev == INDEX:
             raw = self._bytes("ls-files", "-s", "-z", *spec)
@@ -122,11 +156,23 @@ class Git:
             meta, path = rec.split(b"\t", 1)
             mode, _kind, sha = meta.decode().split(" ")
             out.append(TreeEntry(mode, sha, _dec(path)))
+        if _FULL_SHA.fullmatch(rev):  # a commit id always names the same tree: intake asks for the base's often
+            with _MEMO_LOCK:
+                _TREES[key] = tuple(out)
+                while len(_TREES) > _TREES_KEPT:
+                    _TREES.popitem(last=False)
         return out
 
     def blobs(self, shas: list[str]) -> dict[str, bytes]:
-        if not shas:
-            return {}
+        # A blob id names the same bytes everywhere: small ones read once (the base's policy and rule files,
+        # which every branch of a nightly reads again) are kept, up to a byte budget.
+        blobs: dict[str, bytes] = {s: _BLOBS[s] for s in shas if s in _BLOBS}
+        wanted = [s for s in shas if s not in blobs]
+        if wanted:
+            blobs.update(self._cat(wanted))
+        return blobs
+
+    def _cat(self, shas: list[str]) -> dict[str, bytes]:
         raw = self._bytes("cat-file", "--batch", stdin="".join(s + "\n" for s in shas).encode())
         blobs: dict[str, bytes] = {}
         pos = 0
@@ -137,8 +183,13 @@ class Git:
             if len(header) < 3:  # "<sha> missing"
                 continue
             size = int(header[2])
-            blobs[header[0]] = raw[pos : pos + size]
+            blobs[header[0]] = data = raw[pos : pos + size]
             pos += size + 1
+            if size <= _BLOB_KEEP_MAX and _FULL_SHA.fullmatch(header[0]):
+                with _MEMO_LOCK:
+                    if _BLOBS_SIZE[0] + size <= _BLOBS_BUDGET and header[0] not in _BLOBS:
+                        _BLOBS[header[0]] = data
+                        _BLOBS_SIZE[0] += size
         return blobs
 
     def diff_args(self, base: str, head: str) -> list[str]:

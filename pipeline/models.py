@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,13 +56,21 @@ class Change:
     base: str | None  # resolved base revision (merge-base) or None
     head: str | None  # resolved head revision, "INDEX", or None for a plain directory
     files: tuple[ChangedFile, ...]
-    workspace: Path  # throwaway copy of the head
+    workspace: Path  # throwaway copy of the head (in diff modes, at first only the changed files: see fill)
     base_workspace: Path | None = None  # throwaway copy of the base versions of changed files
     base_tree: Path | None = None  # the whole base revision, for [runtime] compare_base; None when not asked for
     policy_dir: Path | None = None  # where trusted config (policy, waivers, baseline) is read: the base
     notes: tuple[str, ...] = ()  # skipped symlinks, oversized files and the like
     # airlock.unscanned findings of intake itself: files of the change that could not be materialised
     findings: tuple[Finding, ...] = ()
+    # Diff modes write only the changed files into the workspace: every static check reads just those, and a
+    # nightly of many branches would otherwise write each branch's whole tree. This writes the rest of the head
+    # (once; it returns its notes) for the stages that run the project or look past the change.
+    fill: Callable[[], tuple[str, ...]] | None = field(default=None, compare=False, repr=False)
+
+    def whole_workspace(self) -> tuple[str, ...]:
+        """Makes the workspace the whole head tree; notes on what was skipped (links, unsafe paths)."""
+        return self.fill() if self.fill is not None else ()
 
     @property
     def scan_paths(self) -> tuple[str, ...]:

@@ -34,6 +34,9 @@ from airlock.scanners.tooling import SourceLines
 
 # Stages whose findings point at files, so a base version can be scanned to tell old from new.
 DIFFABLE_STAGES = frozenset({"sast", "iac"})
+# Stages that need the whole head tree: runtime runs the project; image findings are anchored at files the
+# change may not touch. The others read only the changed files.
+WHOLE_TREE_STAGES = frozenset({"runtime", "image"})
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,9 @@ def plan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
             tracer=policy.tool("strace"),
         )
 
+    notes: list[str] = []
+    if any(s.stage in WHOLE_TREE_STAGES for s in scanners):
+        notes += change.whole_workspace()
     jobs = [Job(s, ctx(change.workspace, paths, s)) for s in scanners]
     path_map: dict[str, str] = {}
     if change.base_workspace is not None:
@@ -110,7 +116,6 @@ def plan(change: Change, policy: Policy, options: ScanOptions, scanners: Sequenc
             for s in scanners
             if s.stage in DIFFABLE_STAGES
         ]
-    notes: list[str] = []
     if policy.runtime.compare_base and "runtime" in options.stages:
         jobs += _runtime_base_jobs(change, jobs, notes, ctx)
     return Plan(tuple(jobs), paths, path_map, trusted, tuple(notes))
