@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from airlock.pipeline.cached_scanner import CachedScanner
 from airlock.pipeline.models import Finding, ScanResult, ToolStatus
 from airlock.pipeline.runner import Job, ProgressCallback, run_jobs
 from airlock.pipeline.scan import Plan
@@ -69,6 +70,15 @@ def _rules_key(rules: tuple[str, ...]) -> tuple[str, ...] | None:
         else:
             return None
     return tuple(out)
+
+
+def _stored(job: Job, targets: tuple[str, ...]) -> ScanResult | None:
+    if not targets or not isinstance(job.scanner, CachedScanner):
+        return None  # no targets: the solo run reports the job as skipped
+    try:
+        return job.scanner.cached(job.ctx, targets)
+    except Exception:  # noqa: BLE001 - the run of its own decides, and reports any error
+        return None
 
 
 def _group_key(job: Job) -> tuple[object, ...] | None:
@@ -131,6 +141,10 @@ def run_plans(
                     targets = job.scanner.targets(job.ctx)
                 except Exception:  # noqa: BLE001 - the solo run reports it as the adapter's error
                     targets = ()
+                stored = _stored(job, targets)
+                if stored is not None:  # every file's result is in the content cache: nothing to run or copy
+                    results[pi][ji] = stored
+                    continue
                 digests = {rel: _digest_file(job.ctx.workspace / rel) for rel in targets}
                 if targets and all(digests.values()):
                     files = {rel: d for rel, d in digests.items() if d}
@@ -168,12 +182,17 @@ def run_plans(
             tool = replace(first.ctx.tool, timeout_s=first.ctx.tool.timeout_s * max(1, -(-len(seen) // most)))
             ctx = replace(first.ctx, workspace=tree, paths=tuple(s + rel for (rel, _d), s in seen.items()),
                           tool=tool, change=None)
-            union_jobs.append(Job(first.scanner, ctx, "batch"))
+            # The union runs uncached (its slot paths are no branch's); each branch's share is stored below.
+            scanner = first.scanner.inner if isinstance(first.scanner, CachedScanner) else first.scanner
+            union_jobs.append(Job(scanner, ctx, "batch"))
             layouts.append((slots, members))
         for (slots, members), union in zip(layouts, run_jobs(union_jobs, on_event=on_event), strict=True):
             for m in members:
                 if union.status is ToolStatus.OK:
-                    results[m.plan][m.job] = _split(union, slots, m)
+                    results[m.plan][m.job] = share = _split(union, slots, m)
+                    job = plans[m.plan].jobs[m.job]
+                    if isinstance(job.scanner, CachedScanner):
+                        job.scanner.remember(job.ctx, tuple(m.files), share)
                 else:
                     solo.append((m.plan, m.job))
 

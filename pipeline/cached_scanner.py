@@ -44,10 +44,29 @@ class CachedScanner:
     def targets(self, ctx: ScanContext) -> tuple[str, ...]:
         return self.inner.targets(ctx)
 
-    def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
+    def cached(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult | None:
+        """The result when every target is stored, without running anything; None otherwise. A batch of many
+        branches (pipeline/batch.py) asks first, so a warm night copies no file into a union tree."""
         ident = self.inner.cache_identity(ctx)
         if ident is None:
-            return self.inner.run(ctx, targets)
+            return None
+        _blobs, _src, version, hits = self._hits(ident, ctx, targets)
+        if len(hits) < len(targets):
+            return None
+        return self._all_hits(targets, hits, version)
+
+    def remember(self, ctx: ScanContext, targets: tuple[str, ...], result: ScanResult) -> None:
+        """Stores a result this scanner's tool produced elsewhere (a batch's union run, split back to one
+        branch), under the branch's own paths, with the same checks as after a run of its own."""
+        ident = self.inner.cache_identity(ctx)
+        if ident is None or result.status is not ToolStatus.OK:
+            return
+        blobs = {rel: blob_digest(ctx.workspace, rel) for rel in targets}
+        self._store(ident, result, targets, blobs, ctx.workspace, SourceLines(ctx.workspace))
+
+    def _hits(
+        self, ident: CacheIdentity, ctx: ScanContext, targets: tuple[str, ...]
+    ) -> tuple[dict[str, str | None], SourceLines, str, dict[str, tuple[Finding, ...]]]:
         blobs = {rel: blob_digest(ctx.workspace, rel) for rel in targets}
         src = SourceLines(ctx.workspace)
         version = self.known_version(ident)
@@ -57,12 +76,22 @@ class CachedScanner:
                 found = self._lookup(ident, version, rel, blobs[rel], src)
                 if found is not None:
                     hits[rel] = found
+        return blobs, src, version, hits
+
+    def _all_hits(self, targets: tuple[str, ...], hits: dict[str, tuple[Finding, ...]], version: str) -> ScanResult:
+        return ScanResult(
+            self.name, self.stage, ToolStatus.OK, _ordered(targets, hits, ()), version,
+            notes=(self._note(len(hits), len(targets)),),
+        )  # fmt: skip
+
+    def run(self, ctx: ScanContext, targets: tuple[str, ...]) -> ScanResult:
+        ident = self.inner.cache_identity(ctx)
+        if ident is None:
+            return self.inner.run(ctx, targets)
+        blobs, src, version, hits = self._hits(ident, ctx, targets)
         misses = tuple(t for t in targets if t not in hits)
         if not misses:
-            return ScanResult(
-                self.name, self.stage, ToolStatus.OK, _ordered(targets, hits, ()), version,
-                notes=(self._note(len(hits), len(targets)),),
-            )  # fmt: skip
+            return self._all_hits(targets, hits, version)
         result = self.inner.run(ctx, misses)
         if result.status is not ToolStatus.OK:
             return result  # the stage errors whatever the cache holds

@@ -64,6 +64,16 @@ def scan_json(
     return done.returncode, report, done
 
 
+def cache_notes(report: dict[str, Any]) -> dict[str, str]:
+    """tool -> "N of M" from a report's cache notes; a tool that took nothing from the cache is absent."""
+    out = {}
+    for note in report["notes"]:
+        if note.endswith(" file(s) from the cache"):
+            tool, rest = note.split(": ", 1)
+            out[tool] = rest.removesuffix(" file(s) from the cache")
+    return out
+
+
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(
         ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, timeout=60, check=True

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import airlock_env, commit, git, make_repo, run_airlock, scan_json, write_files
+from tests.conftest import airlock_env, cache_notes, commit, git, make_repo, run_airlock, scan_json, write_files
 
 GH_TOKEN = "ghp_R7tL2mK9pW4sB6yH1cF5jD0gA3eU8iO2nXq1"  # a made-up token in GitHub's format
 TREE = {
@@ -44,16 +44,6 @@ def _scan(tree: Path, cache: Path, tmp: Path, *extra: str) -> dict[str, Any]:
     return report
 
 
-def _cache_notes(report: dict[str, Any]) -> dict[str, str]:
-    """tool -> "N of M" from the report's cache notes; a tool that took nothing from the cache is absent."""
-    out = {}
-    for note in report["notes"]:
-        if note.endswith(" file(s) from the cache"):
-            tool, rest = note.split(": ", 1)
-            out[tool] = rest.removesuffix(" file(s) from the cache")
-    return out
-
-
 @pytest.fixture(scope="module")
 def cold(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
     """A tree, a cache filled by one cold scan of it, and that scan's report."""
@@ -62,7 +52,7 @@ def cold(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str
     write_files(tree, TREE)
     cache = tmp / "cache"
     report = _scan(tree, cache, tmp)
-    assert _cache_notes(report) == {}
+    assert cache_notes(report) == {}
     ids = {(f["rule_id"], f["path"]) for f in report["findings"]}
     ids |= {(s["rule_id"], f["path"]) for f in report["findings"] for s in f.get("sources", [])}
     assert {("B602", "app.py"), ("B506", "app.py"), ("test.print-call", "app.py"), ("B301", "sup.py")} <= ids
@@ -88,7 +78,7 @@ def test_a_warm_scan_reports_exactly_what_the_cold_one_did(cold: tuple[Path, Pat
     tree, cache, first = cold
     warm = _scan(tree, cache, tmp_path)
     _same_findings(first, warm)
-    assert _cache_notes(warm) == {
+    assert cache_notes(warm) == {
         "semgrep": f"{PY_FILES} of {PY_FILES}", "bandit": f"{PY_FILES} of {PY_FILES}",
         "trivy-secret": f"{ALL_FILES} of {ALL_FILES}",
     }  # fmt: skip
@@ -105,14 +95,14 @@ def test_a_changed_byte_rule_pack_or_policy_misses(cold: tuple[Path, Path, dict[
     # One byte of one file: that file alone is scanned again, by every tool that reads it.
     (tree / "util.py").write_text(TREE["util.py"].replace("a + b", "a - b"))
     r = _scan(tree, cache, tmp_path)
-    assert _cache_notes(r) == {
+    assert cache_notes(r) == {
         "semgrep": f"{PY_FILES - 1} of {PY_FILES}", "bandit": f"{PY_FILES - 1} of {PY_FILES}",
         "trivy-secret": f"{ALL_FILES - 1} of {ALL_FILES}",
     }  # fmt: skip
     # The rule pack: semgrep misses every file (and reports the new message); bandit is not affected.
     (tree / "rules/extra.yaml").write_text(TREE["rules/extra.yaml"].replace("a print call", "print is banned"))
     r = _scan(tree, cache, tmp_path)
-    notes = _cache_notes(r)
+    notes = cache_notes(r)
     assert "semgrep" not in notes and notes["bandit"] == f"{PY_FILES} of {PY_FILES}"
     messages = {f["message"] for f in r["findings"] if f["rule_id"] == "test.print-call"}
     assert messages == {"print is banned"}
@@ -120,7 +110,7 @@ def test_a_changed_byte_rule_pack_or_policy_misses(cold: tuple[Path, Path, dict[
     (tree / "rules/more.yaml").write_text(TREE["rules/extra.yaml"].replace("test.print-call", "test.print-two"))
     (tree / "airlock.toml").write_text('[tools.semgrep]\nrules = ["rules/extra.yaml", "rules/more.yaml"]\n')
     r = _scan(tree, cache, tmp_path)
-    assert "semgrep" not in _cache_notes(r)
+    assert "semgrep" not in cache_notes(r)
     assert {"test.print-call", "test.print-two"} <= {s["rule_id"] for f in r["findings"] for s in f["sources"]} | {
         f["rule_id"] for f in r["findings"]
     }
@@ -132,7 +122,7 @@ def test_a_changed_byte_rule_pack_or_policy_misses(cold: tuple[Path, Path, dict[
     r = _scan(tree, cache, tmp_path)
     all_py = f"{PY_FILES} of {PY_FILES}"
     # trivy-secret reads airlock.toml itself too: that one file misses.
-    assert _cache_notes(r) == {"semgrep": all_py, "bandit": all_py, "trivy-secret": f"{ALL_FILES} of {ALL_FILES + 1}"}
+    assert cache_notes(r) == {"semgrep": all_py, "bandit": all_py, "trivy-secret": f"{ALL_FILES} of {ALL_FILES + 1}"}
     assert before["gate"]["verdict"] == "failed" and r["gate"]["verdict"] == "passed"
     assert [f["fingerprint"] for f in r["findings"]] == [f["fingerprint"] for f in before["findings"]]
 
@@ -150,7 +140,7 @@ def test_a_new_tool_version_misses(cold: tuple[Path, Path, dict[str, Any]], tmp_
     code = cli.main(["scan", str(tree), "--stages", "sast", "--cache-dir", str(cache), "--json-output", str(out),
                      "-o", os.devnull])  # fmt: skip
     report = json.loads(out.read_text())
-    assert code == 1 and _cache_notes(report) == {}
+    assert code == 1 and cache_notes(report) == {}
     _same_findings(cold[2], report)
 
 
@@ -181,7 +171,7 @@ def test_two_concurrent_scans_share_one_cache_correctly(cold: tuple[Path, Path, 
         assert set(doc) == {"format", "key", "payload"} and doc["format"] == FORMAT
     warm = _scan(tree, cache, tmp_path)
     _same_findings(first, warm)
-    assert _cache_notes(warm)["semgrep"] == f"{PY_FILES} of {PY_FILES}"
+    assert cache_notes(warm)["semgrep"] == f"{PY_FILES} of {PY_FILES}"
 
 
 def test_hostile_entries_change_nothing(cold: tuple[Path, Path, dict[str, Any]], tmp_path: Path) -> None:
@@ -201,7 +191,7 @@ def test_hostile_entries_change_nothing(cold: tuple[Path, Path, dict[str, Any]],
             with open(entry, "wb") as fh:
                 fh.truncate(64 * 1024 * 1024)  # huge (sparse)
     r = _scan(tree, cache, tmp_path)
-    assert _cache_notes(r) == {}
+    assert cache_notes(r) == {}
     _same_findings(cold[2], r)
 
 
@@ -217,7 +207,7 @@ def test_diff_scans_cache_head_and_base_runs(tmp_path: Path) -> None:
     _same_findings(first, second)
     assert {f["new"] for f in first["findings"]} == {True, False}  # the base run told old from new
     assert "test.print-call" in {f["rule_id"] for f in first["findings"]}
-    assert _cache_notes(second) == {"semgrep": "2 of 2", "bandit": "2 of 2", "trivy-secret": "2 of 2"}
+    assert cache_notes(second) == {"semgrep": "2 of 2", "bandit": "2 of 2", "trivy-secret": "2 of 2"}
 
 
 def test_no_cache_writes_nothing_and_the_default_is_xdg(tmp_path: Path, private_cache_home: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from airlock.pipeline.cli import main
-from tests.conftest import airlock_env
+from tests.conftest import airlock_env, cache_notes
 from tests.nightly_repo import VULN, commit_on, git, make_repo, vulnerable_branches
 
 BRANCHES = [f"agent/{b:02d}" for b in range(30)]
@@ -183,3 +183,30 @@ def test_two_concurrent_runs_sharing_an_output_dir(night: tuple[Path, Path, int]
         counts = h.counts(repo.name)
     assert len(counts) == 2 and all(c.branches == 10 and c.findings == 4 for c in counts)
     assert sorted(c.new for c in counts) == [0, 4]
+
+
+def test_a_nights_union_runs_are_cached_under_each_branchs_own_paths(night: tuple[Path, Path, int],
+                                                                       tmp_path: Path) -> None:
+    """A union run of several branches' files is stored per branch and path, so the next night, and a plain
+    scan of one of those branches, take every file from the cache and report exactly what the night did."""
+    repo, _out, _rc = night
+    cache, cold_out, warm_out = tmp_path / "cache", tmp_path / "cold", tmp_path / "warm"
+    argv = ["nightly", "--repo", str(repo), "--branches", "agent/1*", "--stages", "sast", "--offline",
+            "--cache-dir", str(cache)]
+    assert main([*argv, "--output-dir", str(cold_out)]) == 1
+    assert main([*argv, "--output-dir", str(warm_out)]) == 1
+    for name in ("agent/12", "agent/13"):
+        cold = json.loads((cold_out / _by_branch(_doc(cold_out))[name]["reports"]["json"]).read_text())
+        warm = json.loads((warm_out / _by_branch(_doc(warm_out))[name]["reports"]["json"]).read_text())
+        assert cache_notes(cold) == {}
+        files = cold["target"]["files"]
+        assert set(cache_notes(warm).values()) == {f"{files} of {files}"}, warm["notes"]
+        assert warm["findings"] == cold["findings"]
+        single = tmp_path / f"{name[-2:]}.json"
+        main(["scan", str(repo), "--base", "main", "--head", name, "--stages", "sast", "--offline",
+              "--cache-dir", str(cache), "--json-output", str(single)])
+        scan = json.loads(single.read_text())
+        assert set(cache_notes(scan).values()) == {f"{files} of {files}"}, scan["notes"]
+        assert scan["findings"] == cold["findings"]
+    # Nothing is stored under a union tree's slot paths.
+    assert not [p for p in cache.rglob("*") if p.is_file() and b"slot-0" in p.read_bytes()]
