@@ -38,39 +38,56 @@ def rules_digest(sources: Iterable[str | Path]) -> str | None:
     cannot be pinned down is never cached against.
     """
     h = hashlib.sha256()
-    total = 0
+    budget = [MAX_RULE_BYTES]
     for n, source in enumerate(sources):
         root = Path(source)
+        own = root.resolve().is_relative_to(_OWN) if root.is_absolute() else False
+        part = _OWN_DIGESTS.get(root) if own else None
+        if part is None:
+            part = _source_digest(root, budget)
+            if part is None:
+                return None
+            if own:  # airlock's own pack is part of its installation: digested once per process
+                _OWN_DIGESTS[root] = part
+        h.update(f"source {n}\0".encode() + part)
+    return h.hexdigest()
+
+
+_OWN = Path(__file__).resolve().parent
+_OWN_DIGESTS: dict[Path, bytes] = {}
+
+
+def _source_digest(root: Path, budget: list[int]) -> bytes | None:
+    try:
+        st = os.stat(root)
+    except OSError:
+        return None
+    h = hashlib.sha256(f"{'dir' if stat.S_ISDIR(st.st_mode) else 'file'}\0".encode())
+    if stat.S_ISREG(st.st_mode):
+        files = [("", root)]
+    elif stat.S_ISDIR(st.st_mode):
+        files = []
+        for e in walk(root, max_entries=MAX_RULE_FILES):
+            if stat.S_ISDIR(e.st.st_mode):
+                continue
+            if not stat.S_ISREG(e.st.st_mode):
+                return None
+            files.append((e.rel, root / e.rel))
+        if len(files) >= MAX_RULE_FILES:
+            return None
+    else:
+        return None
+    for rel, path in sorted(files):
         try:
-            st = os.stat(root)
+            data = path.read_bytes()
         except OSError:
             return None
-        h.update(f"source {n}\0{'dir' if stat.S_ISDIR(st.st_mode) else 'file'}\0".encode())
-        if stat.S_ISREG(st.st_mode):
-            files = [("", root)]
-        elif stat.S_ISDIR(st.st_mode):
-            files = []
-            for e in walk(root, max_entries=MAX_RULE_FILES):
-                if stat.S_ISDIR(e.st.st_mode):
-                    continue
-                if not stat.S_ISREG(e.st.st_mode):
-                    return None
-                files.append((e.rel, root / e.rel))
-            if len(files) >= MAX_RULE_FILES:
-                return None
-        else:
+        budget[0] -= len(data)
+        if budget[0] < 0 or len(data) > MAX_TARGET_BYTES:
             return None
-        for rel, path in sorted(files):
-            try:
-                data = path.read_bytes()
-            except OSError:
-                return None
-            total += len(data)
-            if total > MAX_RULE_BYTES or len(data) > MAX_TARGET_BYTES:
-                return None
-            h.update(f"file {rel}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
-            h.update(data)
-    return h.hexdigest()
+        h.update(f"file {rel}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
+        h.update(data)
+    return h.digest()
 
 
 def settings_digest(ctx: ScanContext, env_prefixes: tuple[str, ...] = ()) -> str:
