@@ -55,6 +55,17 @@ def test_migrations_create_every_table_and_are_idempotent(url: str) -> None:
     assert version == "0001"
 
 
+def test_the_fast_schema_check_knows_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from airlock.pipeline.history.store import HEAD_REVISION, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
+
+
 def test_new_and_fixed_between_nights_and_the_questions(url: str) -> None:
     with History(url) as h:
         d1 = h.record("repo", T0, [BranchRecord("agent/a", "failed", "h1", "b1", findings=(A, B)),
