@@ -13,7 +13,8 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from airlock.reports.interface import ReportWriter
 from airlock.reports.json import JsonWriter
 from airlock.reports.sarif import SarifWriter
 
+INTAKE_WORKERS = 4  # branches whose intake (git reads, workspace writes) runs at once
 CHUNK = 32  # branches whose workspaces are open at once (disk), and whose per-file tool runs are shared
 REPORT_FILES = (("json", "report.json"), ("sarif", "report.sarif"), ("html", "report.html"),
                 ("defectdojo", "defectdojo.json"))
@@ -145,9 +147,12 @@ def run_nightly(
         chunk = branches[start : start + CHUNK]
         with ExitStack() as stack:
             ready: list[tuple[str, Change, Policy, ScanOptions, Plan]] = []
-            for name, ref in chunk:
+            opened = _open_changes(stack, repo, default_rev, [ref for _, ref in chunk], full_base)
+            for (name, _ref), change_or_error in zip(chunk, opened, strict=True):
                 try:
-                    change = stack.enter_context(open_change(repo, base=default_rev, head=ref, full_base=full_base))
+                    if isinstance(change_or_error, BaseException):
+                        raise change_or_error
+                    change = change_or_error
                     policy = load_policy(change)
                     options = ScanOptions(stages=stages_for(policy), offline=offline,
                                           output_dir=output_dir / "branches" / slug(name), cache=cache)
@@ -169,6 +174,36 @@ def run_nightly(
                     outcomes.append(_error(name, exc))
                 _tell(on_branch, name, outcomes[-1].verdict, len(outcomes), total)
     return sorted(outcomes, key=lambda o: o.branch)
+
+
+def _open_changes(
+    stack: ExitStack, repo: Path, base: str, refs: Sequence[str], full_base: bool | None
+) -> list[Change | Exception]:
+    """Each branch's Change (or why it could not be opened), a few at a time: intake is mostly waiting on git,
+    so two or more branches' git calls overlap. Every opened Change is closed by the stack."""
+
+    def one(ref: str) -> tuple[AbstractContextManager[Change], Change]:
+        cm = open_change(repo, base=base, head=ref, full_base=full_base)
+        return cm, cm.__enter__()
+
+    with ThreadPoolExecutor(max_workers=INTAKE_WORKERS, thread_name_prefix="airlock-intake") as pool:
+        futures = [pool.submit(one, ref) for ref in refs]
+        wait(futures)
+    out: list[Change | Exception] = []
+    fatal: BaseException | None = None
+    for f in futures:  # registered in branch order, whatever order they finished in
+        exc = f.exception()
+        if exc is None:
+            cm, change = f.result()
+            stack.push(cm.__exit__)
+            out.append(change)
+        elif isinstance(exc, Exception):
+            out.append(exc)
+        else:
+            fatal = fatal or exc
+    if fatal is not None:
+        raise fatal  # KeyboardInterrupt and the like stop the night, once every opened Change is on the stack
+    return out
 
 
 def _tell(cb: BranchCallback | None, name: str, verdict: str, index: int, total: int) -> None:
