@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,3 +95,49 @@ def test_distance_is_a_metric_bound(a: str, b: str) -> None:
     assert d == lookalike.distance(b, a, limit=20)
     assert (d == 0) == (a == b)
     assert d <= max(len(a), len(b))
+
+
+_EDIT = st.tuples(st.sampled_from(["insert", "delete", "replace", "swap"]), st.integers(0, 40),
+                  st.sampled_from(list("abcdefghijklmnopqrstuvwxyz0123456789-_.")))
+
+
+def _edited(name: str, edits: list[tuple[str, int, str]]) -> str:
+    for op, at, ch in edits:
+        i = at % (len(name) + 1)
+        if op == "insert":
+            name = name[:i] + ch + name[i:]
+        elif op == "delete" and name:
+            name = name[: i % len(name)] + name[i % len(name) + 1 :]
+        elif op == "replace" and name:
+            name = name[: i % len(name)] + ch + name[i % len(name) + 1 :]
+        elif op == "swap" and len(name) > 1:
+            j = i % (len(name) - 1)
+            name = name[:j] + name[j + 1] + name[j] + name[j + 2 :]
+    return name
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["pypi", "npm", "go"]), st.integers(0, 10_000), st.lists(_EDIT, max_size=3),
+       st.sampled_from([1, 2]))
+def test_the_index_finds_exactly_what_comparing_every_name_finds(eco: str, pick: int, edits: list[Any],
+                                                                  limit: int) -> None:
+    """The symmetric-delete index (built for a lockfile's hundreds of names) against the brute-force lookup, on
+    popular names with up to three random edits: near misses, hits, and long scoped names alike."""
+    top = lookalike.top_packages()[eco]
+    name = _edited(top[pick % len(top)], edits)
+    assert lookalike.within(eco, name, limit, indexed=True) == lookalike.within(eco, name, limit, indexed=False)
+
+
+def test_the_shipped_list_comes_from_download_rankings_and_keeps_popular_names_apart() -> None:
+    import json
+
+    data = json.loads(lookalike.DATA.read_text(encoding="utf-8"))
+    assert data["sources"]["pypi"].startswith("pypi.tsv, column rank_among_15000_most_downloaded")
+    assert data["sources"]["npm"].startswith("npm.tsv, column downloads_a_month")
+    assert data["pypi"][:3] == ["boto3", "packaging", "urllib3"] and len(data["pypi"]) == 1000
+    assert len(data["npm"]) == 2000 and "cross-env" in data["npm"]
+    assert len(data["pypi_known"]) >= 14_000
+    # Popular in its own right: never a look-alike of the more popular name one edit away.
+    assert lookalike.resembles("pypi", "croniter") is None and lookalike.resembles("pypi", "toolz") is None
+    assert lookalike.resembles("npm", "crossenv") == "cross-env"
+    assert lookalike.resembles("pypi", "colourama") == "colorama"

@@ -9,15 +9,94 @@ import re
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data" / "top-packages.json"
+ECOSYSTEMS = ("pypi", "npm", "go")
 # Characters drawn alike in a package name: digits for letters, and the pairs typosquats use most.
 _HOMOGLYPHS = str.maketrans({"0": "o", "1": "l", "i": "l", "5": "s", "3": "e", "4": "a", "7": "t", "8": "b"})
 _MULTI = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+MAX_LIMIT = 2  # the most edits a look-alike may be away from its target
+MIN_LEN = 4  # names shorter than this (folded) neither imitate nor are imitated: "ws", "qs", "pg"
+# Names whose skeleton is longer go to a list compared one by one (few candidates are that long), so the
+# index holds at most 1 + 20 + 190 deletion variants a name.
+INDEXED_LEN = 20
+BRUTE_LOOKUPS = 16  # lookups per ecosystem and process before the index is built
+_LOOKUPS: dict[str, int] = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _data() -> dict[str, object]:
+    data = json.loads(DATA.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _names(key: str) -> tuple[str, ...]:
+    got = _data().get(key)
+    return tuple(str(n) for n in got) if isinstance(got, list) else ()
 
 
 @functools.lru_cache(maxsize=1)
 def top_packages() -> dict[str, tuple[str, ...]]:
-    data = json.loads(DATA.read_text(encoding="utf-8"))
-    return {k: tuple(data.get(k, ())) for k in ("pypi", "npm", "go")}
+    """Per ecosystem, the most downloaded names, most first: what a new dependency must not imitate."""
+    return {k: _names(k) for k in ECOSYSTEMS}
+
+
+@functools.lru_cache(maxsize=1)
+def known_packages() -> dict[str, frozenset[str]]:
+    """Per ecosystem, names popular enough in their own right never to be called a look-alike (folded)."""
+    return {k: frozenset(_fold(k, n) for n in (*_names(f"{k}_known"), *_names(k))) for k in ECOSYSTEMS}
+
+
+def _fold(ecosystem: str, name: str) -> str:
+    """The name as the registry itself resolves it: PyPI folds case and runs of -_. (PEP 503)."""
+    if ecosystem == "pypi":
+        return re.sub(r"[-_.]+", "-", name.lower())
+    return _tail(ecosystem, name)
+
+
+def _deletions(s: str, k: int) -> set[str]:
+    """s with up to k characters deleted: two strings within k edits (OSA) share one of these."""
+    one = {s[:i] + s[i + 1 :] for i in range(len(s))}
+    out = {s} | one
+    if k >= 2:
+        out.update(w[:i] + w[i + 1 :] for w in one for i in range(len(w)))
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _targets(ecosystem: str) -> tuple[tuple[str, int, str], ...]:
+    """(skeleton, rank, name) of each popular name long enough to imitate (short ones are a few edits from
+    everything: "ws", "qs", "pg")."""
+    out = ((skeleton(_tail(ecosystem, t)), rank, t) for rank, t in enumerate(top_packages().get(ecosystem, ())))
+    return tuple(e for e in out if len(e[0]) >= MIN_LEN)
+
+
+@functools.lru_cache(maxsize=4)
+def _index(ecosystem: str) -> tuple[dict[str, list[tuple[str, int, str]]], list[tuple[str, int, str]]]:
+    """(deletion variant -> [(skeleton, rank, name)], the longer names) of the popular names: a symmetric-delete
+    index, so a lookup costs a few dozen dict probes and a distance only for real candidates."""
+    index: dict[str, list[tuple[str, int, str]]] = {}
+    long: list[tuple[str, int, str]] = []
+    for entry in _targets(ecosystem):
+        if len(entry[0]) > INDEXED_LEN:
+            long.append(entry)
+            continue
+        for v in _deletions(entry[0], MAX_LIMIT):
+            index.setdefault(v, []).append(entry)
+    return index, long
+
+
+def _candidates(
+    ecosystem: str, sk: str, limit: int, indexed: bool | None = None
+) -> set[tuple[str, int, str]]:
+    """The popular names that may be within limit edits of sk. The first lookups compare by length alone (a
+    change adds a few dependencies: no index is worth building); a lockfile's hundreds pay for the index."""
+    _LOOKUPS[ecosystem] = _LOOKUPS.get(ecosystem, 0) + 1
+    if not (indexed if indexed is not None else _LOOKUPS[ecosystem] > BRUTE_LOOKUPS):
+        return {e for e in _targets(ecosystem) if abs(len(e[0]) - len(sk)) <= limit}
+    index, long = _index(ecosystem)
+    found = {e for v in _deletions(sk, limit) for e in index.get(v, ())}
+    if len(sk) + limit > INDEXED_LEN:
+        found.update(e for e in long if abs(len(e[0]) - len(sk)) <= limit)
+    return found
 
 
 def skeleton(name: str) -> str:
@@ -51,24 +130,23 @@ def _tail(ecosystem: str, name: str) -> str:
     return name.lower() if ecosystem == "go" else name
 
 
+def within(ecosystem: str, name: str, limit: int, indexed: bool | None = None) -> set[str]:
+    """Every popular name within limit edits of name's skeleton (the tests hold the two lookups together)."""
+    sk = skeleton(_tail(ecosystem, name))
+    return {t for tsk, _r, t in _candidates(ecosystem, sk, limit, indexed) if distance(sk, tsk, limit) <= limit}
+
+
 def resembles(ecosystem: str, name: str) -> str | None:
-    """The popular package name this one imitates, or None (also None for the popular package itself)."""
-    top = top_packages().get(ecosystem, ())
-    mine = _tail(ecosystem, name)
-    if ecosystem == "pypi":
-        folded = re.sub(r"[-_.]+", "-", mine.lower())
-        if any(re.sub(r"[-_.]+", "-", t.lower()) == folded for t in top):
-            return None  # PyPI resolves this very name to the popular package
-    elif mine in top:
+    """The popular package name this one imitates, or None (also None for a popular package itself)."""
+    if _fold(ecosystem, name) in known_packages().get(ecosystem, frozenset()):
+        return None  # the popular package itself, or one popular in its own right
+    sk = skeleton(_tail(ecosystem, name))
+    limit = 1 if len(sk) < 9 else MAX_LIMIT
+    if len(sk) < MIN_LEN:
         return None
-    sk = skeleton(mine)
-    limit = 1 if len(sk) < 9 else 2
-    best: tuple[int, str] | None = None
-    for t in top:
-        tsk = skeleton(_tail(ecosystem, t))
-        if len(tsk) < 4:
-            continue  # "ws", "qs", "pg": every short name is a few edits from them
+    best: tuple[int, int, str] | None = None  # fewest edits, then the more popular target
+    for tsk, rank, t in _candidates(ecosystem, sk, limit):
         d = 0 if tsk == sk else distance(sk, tsk, limit)
-        if d <= limit and (best is None or d < best[0]):
-            best = (d, t)
-    return best[1] if best else None
+        if d <= limit and (best is None or (d, rank) < best[:2]):
+            best = (d, rank, t)
+    return best[2] if best else None

@@ -1,18 +1,30 @@
 """Build top-packages.json: the most-downloaded package names per ecosystem, for the look-alike check.
 
     python scanners/agent/data/make_top_packages.py [--pypi top-pypi-packages.json] [--npm names.json]
-                                                    [--go modules.txt] [--limit N] > top-packages.json
+        [--pypi-tsv FILE COLUMN] [--npm-tsv FILE COLUMN] [--go modules.txt] [--limit N] [--known N]
+        [--limit-for ECOSYSTEM N] > top-packages.json
 
-Sources, when you have downloaded them (airlock never downloads them itself):
+The shipped file was built with
+    --pypi-tsv pypi.tsv rank_among_15000_most_downloaded --npm-tsv npm.tsv downloads_a_month
+    --limit 1000 --limit-for npm 2000 --known 15000
+from registry listings of 2026-11 (PyPI: each project's rank among the 15,000 most downloaded; npm: downloads
+a month); Go has no ranking there and keeps the seed.
+
+Two lists per ecosystem come out: `<eco>`, the `--limit` most downloaded names, which a new dependency must not
+imitate; and `<eco>_known`, the `--known` most downloaded, which are popular enough in their own right never to
+be called a look-alike of another (without it, every real package a letter away from a top one would be).
+
+Sources, when you have them (airlock never downloads them itself):
 - PyPI: Hugo van Kemenade's "top-pypi-packages" (https://hugovk.github.io/top-pypi-packages/), built from the
   public PyPI BigQuery download table; its JSON is {"rows": [{"project": ..., "download_count": ...}]}.
-- npm: a JSON list of names ordered by weekly downloads (e.g. from https://api.npmjs.org/downloads/ per package,
-  or the "npm-high-impact" list, https://github.com/wooorm/npm-high-impact).
+  Or a tab-separated listing with a header row and a download rank column (`--pypi-tsv FILE COLUMN`, smallest
+  rank first; rows without a rank are left out).
+- npm: a JSON list of names ordered by downloads, or a tab-separated listing with a downloads column
+  (`--npm-tsv FILE COLUMN`, most downloads first).
 - Go: a text file of module paths, most imported first (e.g. from pkg.go.dev's "imported by" counts).
 
 Without an input for an ecosystem, its names come from SEED below: a hand-curated list of packages that sit
-at the top of those rankings. The shipped file was built that way, on a machine without network access to
-the rankings; regenerate it from the real rankings to widen the check.
+at the top of those rankings. The shipped file's `sources` says which input built each list.
 """
 
 from __future__ import annotations
@@ -91,22 +103,54 @@ def _names(path: Path, limit: int) -> list[str]:
     return [str(n) for n in names[:limit]]
 
 
+def ranked_tsv(path: Path, column: str) -> list[str]:
+    """Names from a tab-separated listing with a header row, most popular first: by a rank column (smallest
+    first; the column's name says "rank") or by a download count (largest first). Rows without it are left out."""
+    with path.open(encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+        if column not in header:
+            raise SystemExit(f"{path}: no column {column!r} in its header ({', '.join(header)})")
+        at = header.index(column)
+        ranked: list[tuple[int, str]] = []
+        for line in fh:
+            cells = line.rstrip("\n").split("\t")
+            if len(cells) > at and cells[at].strip().isdigit():
+                ranked.append((int(cells[at]), cells[0]))
+    ascending = "rank" in column.lower()
+    ranked.sort(key=lambda r: (r[0] if ascending else -r[0], r[1]))
+    return [name for _, name in ranked]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pypi", type=Path)
     ap.add_argument("--npm", type=Path)
+    ap.add_argument("--pypi-tsv", nargs=2, metavar=("FILE", "COLUMN"))
+    ap.add_argument("--npm-tsv", nargs=2, metavar=("FILE", "COLUMN"))
     ap.add_argument("--go", type=Path)
-    ap.add_argument("--limit", type=int, default=5000)
+    ap.add_argument("--limit", type=int, default=1000, help="names a new dependency must not imitate")
+    ap.add_argument("--limit-for", nargs=2, action="append", default=[], metavar=("ECOSYSTEM", "N"),
+                    help="another --limit for one ecosystem (npm's ranking is led by transitive dependencies)")
+    ap.add_argument("--known", type=int, default=10000, help="names never called a look-alike themselves")
     args = ap.parse_args(argv)
-    out = {
-        "pypi": _pypi(args.pypi, args.limit) if args.pypi else SEED["pypi"],
-        "npm": _names(args.npm, args.limit) if args.npm else SEED["npm"],
-        "go": _names(args.go, args.limit) if args.go else SEED["go"],
-    }
-    out = {k: list(dict.fromkeys(v)) for k, v in out.items()}
-    sources = {k: str(getattr(args, k)) if getattr(args, k) else "curated seed" for k in out}
-    json.dump({"generator": "scanners/agent/data/make_top_packages.py", "sources": sources, **out}, sys.stdout,
-              indent=0)
+    ranked: dict[str, list[str]] = {}
+    sources: dict[str, str] = {}
+    inputs = (("pypi", args.pypi, args.pypi_tsv), ("npm", args.npm, args.npm_tsv), ("go", args.go, None))
+    for eco, json_src, tsv in inputs:
+        if tsv:
+            ranked[eco], sources[eco] = ranked_tsv(Path(tsv[0]), tsv[1]), f"{Path(tsv[0]).name}, column {tsv[1]}"
+        elif json_src:
+            names = _pypi(json_src, args.known) if eco == "pypi" else _names(json_src, args.known)
+            ranked[eco], sources[eco] = names, json_src.name
+        else:
+            ranked[eco], sources[eco] = SEED[eco], "curated seed"
+    out: dict[str, object] = {"generator": "scanners/agent/data/make_top_packages.py", "sources": sources}
+    limits = {eco: int(n) for eco, n in args.limit_for}
+    for eco, names in ranked.items():
+        names = list(dict.fromkeys(names))
+        out[eco] = names[: limits.get(eco, args.limit)]
+        out[f"{eco}_known"] = sorted(names[: args.known])
+    json.dump(out, sys.stdout, indent=0)
     sys.stdout.write("\n")
     return 0
 
