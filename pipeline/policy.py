@@ -95,6 +95,7 @@ class AgentPolicy:
     min_package_age_days: int = 30
     pypi_url: str = "https://pypi.org/pypi"
     npm_url: str = "https://registry.npmjs.org"
+    go_url: str = "https://proxy.golang.org"  # a Go module proxy (GOPROXY protocol)
     cache_dir: str | None = None  # registry answers; default: $XDG_CACHE_HOME/airlock/registry
 
 
@@ -237,10 +238,11 @@ _AGENT_KEYS: dict[str, Check] = {
     "min_package_age_days": _int(0, 36_500),
     "pypi_url": _str,
     "npm_url": _str,
+    "go_url": _str,
     "cache_dir": _str,
 }
 # Keys that decide where the host connects or writes: never taken from the scanned tree's own policy.
-_TRUSTED_AGENT_KEYS = ("pypi_url", "npm_url", "cache_dir")
+_TRUSTED_AGENT_KEYS = ("pypi_url", "npm_url", "go_url", "cache_dir")
 # Keys that decide what the host exposes to the sandbox: never taken from the scanned tree's own policy.
 _HOST_RUNTIME_KEYS = ("run_as", "read_paths", "venv", "interpreter")
 _TOP_KEYS = ("stages", "gate", "tools", "image", "runtime", "agent", "paths")
@@ -354,7 +356,7 @@ def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: boo
             f"agent.{agent_host[0]} decides where the host connects or writes and is not taken from the scanned "
             "repository's own policy; pass it with --config"
         )
-    for k in ("pypi_url", "npm_url"):
+    for k in ("pypi_url", "npm_url", "go_url"):
         if k in agent_fields and not agent_fields[k].startswith(("https://", "http://")):
             raise _Bad(f"agent.{k} must be an http(s) URL (got {agent_fields[k]!r})")
     if "cache_dir" in agent_fields:

@@ -30,6 +30,21 @@ def test_go_mod_reader_round_trips(reqs: list[tuple[str, str]], block: bool, com
     assert got == [(m, v, "registry") for m, v in reqs]
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_MODULE, _VERSION, st.booleans()), min_size=1, max_size=8),
+       st.text(max_size=60).filter(lambda t: "h1:" not in t))
+def test_go_sum_reader_round_trips(lines: list[tuple[str, str, bool]], junk: str) -> None:
+    """Each module once, at its first line, whatever else the file holds (a /go.mod line, noise)."""
+    body = "".join(f"{m} {v}{'/go.mod' if mod else ''} h1:AbC+/dEf=\n" for m, v, mod in lines)
+    got = manifests.go_sum(f"{body}{junk.replace(chr(10), ' ')}\n")
+    first: dict[str, tuple[str, int]] = {}
+    for n, (m, v, _mod) in enumerate(lines, 1):
+        first.setdefault(m, (v, n))
+    assert [(d.name, d.version, d.line, d.source) for d in got.deps] == [
+        (m, v, n, "registry") for m, (v, n) in first.items()]
+    assert got.lockfile
+
+
 def test_go_mod_replace_directives() -> None:
     text = "module m\nreplace (\n\ta.com/x => ../x\n\tb.com/y v1.0.0 => evil.com/y v1.0.1\n)\n"
     assert [(d.name, d.source, d.where) for d in manifests.go_mod(text).deps] == [

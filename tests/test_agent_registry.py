@@ -30,6 +30,15 @@ DOCS = {
     "/npm/@scope%2Fquiet": {"time": {"created": OLD}, "dist-tags": {"latest": "2.0.0"},
                             "versions": {"2.0.0": {"scripts": {"test": "tap"}}}},
 }
+# A Go module proxy (GOPROXY protocol): @v/list is plain text, a version's .info is JSON; unknown is 410 Gone.
+GO = {
+    "/go/github.com/old/mod/@v/list": "v1.2.0\nv1.10.0\nv1.0.0-rc.1\nv1.0.0\n",
+    "/go/github.com/old/mod/@v/v1.0.0-rc.1.info": {"Version": "v1.0.0-rc.1", "Time": OLD},
+    "/go/github.com/!fresh/!mod/@v/list": "v0.1.0\n",
+    "/go/github.com/!fresh/!mod/@v/v0.1.0.info": {"Version": "v0.1.0", "Time": FRESH},
+    "/go/github.com/pseudo/only/@v/list": "",
+    "/go/github.com/pseudo/only/@latest": {"Version": "v0.0.0-20260101000000-abcdefabcdef", "Time": OLD},
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -37,9 +46,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         _Handler.hits.append(self.path)
-        doc = DOCS.get(self.path)
-        body = json.dumps(doc).encode() if doc is not None else b'{"message": "Not Found"}'
-        self.send_response(200 if doc is not None else 404)
+        doc = DOCS.get(self.path, GO.get(self.path))
+        if isinstance(doc, str):
+            body = doc.encode()
+        else:
+            body = json.dumps(doc).encode() if doc is not None else b'{"message": "Not Found"}'
+        self.send_response(200 if doc is not None else 410 if self.path.startswith("/go/") else 404)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -68,7 +80,20 @@ PKG = '{"dependencies": {\n"left-pad": "^1.3.0",\n"@scope/quiet": "^2.0.0"\n}}\n
 
 def _policy(url: str, tmp: Path, online: bool = True) -> AgentPolicy:
     return AgentPolicy(online=online, min_package_age_days=30, pypi_url=f"{url}/pypi", npm_url=f"{url}/npm",
-                       cache_dir=str(tmp / "cache"))
+                       go_url=f"{url}/go", cache_dir=str(tmp / "cache"))
+
+
+def test_go_modules_through_a_module_proxy(registry: str, tmp_path: Path) -> None:
+    """Exists (its lowest version, a pre-release, is old), too young (a capitalised path, escaped as the
+    protocol says), missing (410 Gone), and only pseudo-versions (@latest's time)."""
+    mod = ("module example.com/me\n\ngo 1.22\n\nrequire (\n\tgithub.com/old/mod v1.2.0\n"
+           "\tgithub.com/Fresh/Mod v0.1.0\n\tgithub.com/no/such v1.0.0\n"
+           "\tgithub.com/pseudo/only v0.0.0-20260101000000-abcdefabcdef\n)\n")
+    v = _view(tmp_path, {}, {"go.mod": mod}, ChangedFile("go.mod", FileStatus.ADDED))
+    got = sorted((f.rule_id, f.start_line) for f in dependencies.check(v, _policy(registry, tmp_path)))
+    assert got == [("agent.dependency-missing", 8), ("agent.dependency-young", 7)], got
+    assert "/go/github.com/old/mod/@v/v1.0.0-rc.1.info" in _Handler.hits  # the lowest version, not the first
+    assert "/go/github.com/pseudo/only/@latest" in _Handler.hits
 
 
 def test_exists_missing_young_and_install_scripts(registry: str, tmp_path: Path) -> None:

@@ -62,7 +62,8 @@ def added_deps(view: ChangeView, f: ChangedFile) -> tuple[manifests.Manifest, li
 def check(view: ChangeView, policy: AgentPolicy, today: dt.date | None = None) -> list[Finding]:
     out: list[Finding] = []
     registry = (
-        Registry(policy.pypi_url, policy.npm_url, Path(policy.cache_dir) if policy.cache_dir else None)
+        Registry(policy.pypi_url, policy.npm_url, Path(policy.cache_dir) if policy.cache_dir else None,
+                 go_url=policy.go_url)
         if policy.online else None
     )  # fmt: skip
     today = today or dt.datetime.now(dt.timezone.utc).date()

@@ -1,8 +1,8 @@
 """Dependencies a manifest or lockfile declares, each with where it comes from and its line.
 
 Parsed with libraries: packaging.requirements (requirement lines), tomllib (pyproject.toml, Pipfile,
-poetry.lock), configparser (setup.cfg) and json (package.json, package-lock.json, Pipfile.lock). go.mod has no
-library here; its small reader (`go_mod`) is property-tested with hypothesis.
+poetry.lock), configparser (setup.cfg) and json (package.json, package-lock.json, Pipfile.lock). go.mod and go.sum
+have no library here; their small readers (`go_mod`, `go_sum`) are property-tested with hypothesis.
 """
 
 from __future__ import annotations
@@ -308,6 +308,19 @@ def _go_line(kind: str, line: str, n: int, deps: list[Dep]) -> None:
         deps.append(Dep("go", m.group(1), m.group(3) or "", "path" if local else "replace", target, n))
 
 
+def go_sum(text: str) -> Manifest:
+    """go.sum: `MODULE VERSION[/go.mod] h1:HASH` a line; each module once, at its first line."""
+    deps: dict[str, Dep] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if len(parts) != 3 or not parts[1].startswith("v") or not parts[2].startswith("h1:"):
+            continue
+        version = parts[1].removesuffix("/go.mod")
+        if parts[0] not in deps:
+            deps[parts[0]] = Dep("go", parts[0], version, "registry", "", n)
+    return Manifest(tuple(deps.values()), lockfile=True)
+
+
 Parser = Callable[[str], Manifest]
 
 
@@ -324,6 +337,7 @@ def parser_for(rel: str) -> Parser | None:
         "package.json": package_json,
         "package-lock.json": package_lock,
         "go.mod": go_mod,
+        "go.sum": go_sum,
     }.get(name)
 
 

@@ -1,7 +1,8 @@
 """Registry lookups of added dependencies (only with `[agent] online = true` or `--online`), cached on disk.
 
-PyPI's JSON API (`<pypi_url>/<name>/json`) and npm's registry document (`<npm_url>/<name>`) say whether a
-package exists, when it was first published and (npm) whether its latest version runs install scripts.
+PyPI's JSON API (`<pypi_url>/<name>/json`), npm's registry document (`<npm_url>/<name>`) and a Go module
+proxy (`<go_url>/<module>/@v/list`, then the lowest version's `.info`) say whether a package exists, when it
+was first published and (npm) whether its latest version runs install scripts.
 Answers are bounded in size and time; a failed lookup is a note and an `unverified` info finding, never a pass.
 """
 
@@ -11,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -39,14 +41,17 @@ def default_cache_dir() -> Path:
 
 
 class Registry:
-    def __init__(self, pypi_url: str, npm_url: str, cache_dir: Path | None) -> None:
-        self.urls = {"pypi": pypi_url.rstrip("/"), "npm": npm_url.rstrip("/")}
+    def __init__(self, pypi_url: str, npm_url: str, cache_dir: Path | None,
+                 go_url: str = "https://proxy.golang.org") -> None:  # fmt: skip
+        self.urls = {"pypi": pypi_url.rstrip("/"), "npm": npm_url.rstrip("/"), "go": go_url.rstrip("/")}
         self.cache_dir = cache_dir or default_cache_dir()
 
     def url(self, ecosystem: str, name: str) -> str | None:
         base = self.urls.get(ecosystem)
         if base is None:
             return None
+        if ecosystem == "go":
+            return f"{base}/{go_escape(name)}/@v/list"
         quoted = urllib.parse.quote(name, safe="@")
         if ecosystem == "npm":
             quoted = quoted.replace("/", "%2F")  # a scoped name is one path segment
@@ -57,8 +62,10 @@ class Registry:
         if url is None:
             return None
         status, body = self._cached_get(url)
-        if status == 404:
+        if status in (404, 410):  # a Go proxy answers 410 Gone for a module it cannot find
             return Info(exists=False)
+        if ecosystem == "go" and status == 200 and body is not None:
+            return self._go(name, body)
         if status != 200 or body is None:
             return Info(exists=True, error=f"registry answered {status or 'nothing'} for {url}")
         try:
@@ -68,6 +75,23 @@ class Registry:
         if not isinstance(doc, dict):
             return Info(exists=True, error=f"registry answer for {name} is not a JSON object")
         return _pypi(doc) if ecosystem == "pypi" else _npm(doc)
+
+    def _go(self, module: str, listing: bytes) -> Info:
+        """The lowest listed version's publication time (the proxy keeps no "created"); with no tagged version,
+        the time of @latest (a pseudo-version)."""
+        versions = [v for v in listing.decode("utf-8", "replace").split() if _SEMVER.fullmatch(v)]
+        base = f"{self.urls['go']}/{go_escape(module)}"
+        url = f"{base}/@v/{go_escape(min(versions, key=_semver_key))}.info" if versions else f"{base}/@latest"
+        status, body = self._cached_get(url)
+        if status in (404, 410) and not versions:
+            return Info(exists=False)  # listed nothing and has no latest: nothing was ever published
+        if status != 200 or body is None:
+            return Info(exists=True, error=f"Go module proxy answered {status or 'nothing'} for {url}")
+        try:
+            doc = json.loads(body)
+        except (json.JSONDecodeError, RecursionError, UnicodeDecodeError):
+            return Info(exists=True, error=f"Go module proxy answer for {module} is not JSON")
+        return Info(exists=True, first_release=_when(doc.get("Time")) if isinstance(doc, dict) else None)
 
     def _cached_get(self, url: str) -> tuple[int, bytes | None]:
         key = hashlib.sha256(url.encode()).hexdigest()
@@ -80,7 +104,7 @@ class Registry:
         except (OSError, ValueError, KeyError, TypeError):
             pass
         status, body = _get(url)
-        if status in (200, 404):
+        if status in (200, 404, 410):
             try:
                 self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
                 tmp = path.with_suffix(".tmp")
@@ -90,6 +114,23 @@ class Registry:
             except OSError:
                 pass  # a cache that cannot be written only costs a lookup next time
         return status, body
+
+
+_SEMVER = re.compile(r"v(\d{1,9})\.(\d{1,9})\.(\d{1,9})(?:-([0-9A-Za-z.-]{1,200}))?(?:\+[0-9A-Za-z.-]{1,200})?")
+
+
+def _semver_key(v: str) -> tuple[int, int, int, int, str]:
+    m = _SEMVER.fullmatch(v)
+    assert m is not None  # only called on matching versions
+    major, minor, patch, pre = m.groups()
+    return int(major), int(minor), int(patch), 0 if pre else 1, pre or ""  # a pre-release sorts first
+
+
+def go_escape(path: str) -> str:
+    """A module path or version as the GOPROXY protocol spells it: each capital letter is '!' and its lower
+    case (so paths differing only in case stay apart on case-insensitive disks), then percent-quoted."""
+    escaped = "".join(f"!{c.lower()}" if "A" <= c <= "Z" else c for c in path)
+    return urllib.parse.quote(escaped, safe="/!@~")
 
 
 def _get(url: str) -> tuple[int, bytes | None]:
