@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airlock.pipeline.models import Change, ChangedFile, FileStatus
-from airlock.scanners.agent import ci_steps, coverage, hidden_text, obfuscation, weakened_tests
+from airlock.scanners.agent import ci_steps, coverage, hidden_text, lexed, obfuscation, weakened_tests
 from airlock.scanners.agent.view import MAX_FILE_BYTES, ChangeView, decode
 
 
@@ -225,3 +225,21 @@ def test_a_spent_time_budget_is_reported(tmp_path: Path) -> None:
     result = AgentScanner().run(ctx, ("a.py", "b.py"))
     (f,) = result.findings
     assert f.rule_id == "agent.unchecked" and "ran out of time" in f.message and "a.py, b.py" in f.message
+
+
+def test_lexed_tokens_tell_names_strings_and_comments_apart() -> None:
+    lines = ['const p\u0430yload = "QmFzZTY0" + f(\'two\');', '// "in a comment"', "x" * 10_001]
+    assert list(lexed.tokens("a.js", lines, {1, 2, 3})) == [
+        (1, "name", "p\u0430yload"), (1, "string", "QmFzZTY0"), (1, "name", "f"), (1, "string", "two"),
+    ]  # the comment's quotes are no literal; the overlong line is not lexed at all
+    assert lexed.lexable("web/x.tsx") and lexed.lexable("svc/main.go")
+    assert not lexed.lexable("README.md") and not lexed.lexable("a.py")  # Python has its own AST
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(lexed.SUFFIXES)),
+       st.lists(st.text(max_size=200), min_size=1, max_size=5))
+def test_lexed_tokens_never_raise(suffix: str, lines: list[str]) -> None:
+    lines = [ln.replace("\n", " ") for ln in lines]
+    for n, kind, text in lexed.tokens(f"f{suffix}", lines, set(range(1, len(lines) + 1))):
+        assert kind in ("name", "string") and 1 <= n <= len(lines) and text in lines[n - 1] + '"'

@@ -1,14 +1,16 @@
 """Hidden text in added lines: bidirectional controls, zero-width characters (Trojan Source) and identifiers
-that mix scripts or use look-alike letters (Python's own tokenizer finds the identifiers)."""
+that mix scripts or use look-alike letters (Python's own tokenizer finds Python's identifiers, pygments those of
+other languages: lexed.py)."""
 
 from __future__ import annotations
 
 import io
 import tokenize
 import unicodedata
+from collections.abc import Iterable, Iterator
 
 from airlock.pipeline.models import Finding, Severity
-from airlock.scanners.agent import aimed_text
+from airlock.scanners.agent import aimed_text, lexed
 from airlock.scanners.agent.view import ChangeView, finding
 
 BIDI = "agent.bidi-control"
@@ -79,25 +81,30 @@ def _char_findings(path: str, lineno: int, line: str) -> list[Finding]:
     return out
 
 
-def _identifiers(path: str, text: str, added: set[int]) -> list[Finding]:
-    out = []
-    seen: set[tuple[int, str]] = set()
+def _python_names(text: str, added: set[int]) -> Iterator[tuple[int, str]]:
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type != tokenize.NAME or tok.start[0] not in added or (tok.start[0], tok.string) in seen:
-                continue
-            seen.add((tok.start[0], tok.string))
-            why = identifier_problem(tok.string)
-            if why:
-                out.append(
-                    finding(
-                        CONFUSABLE, Severity.HIGH, path, tok.start[0],
-                        f"the identifier {tok.string!r} {why}", "confusable identifier",
-                        snippet=tok.string.encode("unicode_escape").decode("ascii"),
-                    )
-                )  # fmt: skip
+            if tok.type == tokenize.NAME and tok.start[0] in added:
+                yield tok.start[0], tok.string
     except (tokenize.TokenError, SyntaxError, IndentationError):
         pass  # an unfinished file still had its earlier tokens checked
+
+
+def _identifiers(path: str, names: Iterable[tuple[int, str]]) -> list[Finding]:
+    out = []
+    seen: set[tuple[int, str]] = set()
+    for line, ident in names:
+        if (line, ident) in seen:
+            continue
+        seen.add((line, ident))
+        why = identifier_problem(ident)
+        if why:
+            out.append(
+                finding(
+                    CONFUSABLE, Severity.HIGH, path, line, f"the identifier {ident!r} {why}", "confusable identifier",
+                    snippet=ident.encode("unicode_escape").decode("ascii"),
+                )
+            )  # fmt: skip
     return out
 
 
@@ -117,6 +124,11 @@ def check(view: ChangeView) -> list[Finding]:
             if not line.isascii():
                 out += _char_findings(f.path, n, line)
             out += aimed_text.line_findings(f.path, n, line)
-        if f.path.endswith(".py") and not text.text.isascii():
-            out += _identifiers(f.path, text.text, added)
+        if text.text.isascii():
+            continue
+        if f.path.endswith(".py"):
+            out += _identifiers(f.path, _python_names(text.text, added))
+        elif lexed.lexable(f.path):
+            names = ((n, t) for n, kind, t in lexed.tokens(f.path, text.lines, added) if kind == "name")
+            out += _identifiers(f.path, names)
     return out

@@ -9,6 +9,7 @@ import re
 from collections import Counter
 
 from airlock.pipeline.models import ChangedFile, FileStatus, Finding, Severity
+from airlock.scanners.agent import lexed
 from airlock.scanners.agent.view import ChangeView, Text, finding
 
 ENCODED_EXEC = "agent.encoded-exec"
@@ -132,15 +133,17 @@ def python_findings(path: str, tree: ast.Module, added: set[int]) -> list[Findin
             isinstance(node, ast.Constant) and isinstance(node.value, str) and line not in doc_lines
             and high_entropy(node.value)
         ):  # fmt: skip
-            out.append(
-                finding(
-                    HIGH_ENTROPY, Severity.MEDIUM, path, line,
-                    f"an added string literal of {len(node.value)} characters looks random "
-                    f"({entropy(node.value.strip()):.1f} bits per character): an encoded payload or a secret?",
-                    "high-entropy string literal", snippet=node.value[:60] + "...",
-                )
-            )  # fmt: skip
+            out.append(_high_entropy(path, line, node.value))
     return out
+
+
+def _high_entropy(path: str, line: int, value: str) -> Finding:
+    return finding(
+        HIGH_ENTROPY, Severity.MEDIUM, path, line,
+        f"an added string literal of {len(value)} characters looks random "
+        f"({entropy(value.strip()):.1f} bits per character): an encoded payload or a secret?",
+        "high-entropy string literal", snippet=value[:60] + "...",
+    )  # fmt: skip
 
 
 def _docstring_lines(tree: ast.Module) -> set[int]:
@@ -246,6 +249,12 @@ def check(view: ChangeView) -> list[Finding]:
                 tree = None
             if tree is not None:
                 out += python_findings(f.path, tree, added)
+        elif lexed.lexable(f.path):
+            out += [
+                _high_entropy(f.path, n, value)
+                for n, kind, value in lexed.tokens(f.path, text.lines, added)
+                if kind == "string" and high_entropy(value)
+            ]
         seen = {x.start_line for x in out if x.path == f.path and x.rule_id == ENCODED_EXEC}
         out += [x for x in _shell_findings(f.path, text, added) if x.start_line not in seen]
     return out
