@@ -1,7 +1,9 @@
 """Proxy throughput: a 100 MB POST relayed through airlock's proxy (audit mode, allowlisted local upstream, the
 run's real canary scan) against the same POST sent straight to the same upstream. Target: the proxy at least 0.5x.
+A bare relay (recv_into and sendall, nothing parsed or scanned) is measured too: the ceiling of any relay
+written in Python here, so the figure says how much of the gap is the relay and how much the scan.
 
-The three ways are measured in turns, round after round, and each keeps its best round, so a load change on a shared
+The ways are measured in turns, round after round, and each keeps its best round, so a load change on a shared
 machine does not favour whichever ran first. Two bodies: one repeated byte (the relay's own cost) and random bytes
 (like a compressed upload: the scan's hardest ordinary case, every decoder's first bytes occur).
 
@@ -61,6 +63,12 @@ def _sink_one(conn: socket.socket) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
 
+def _unix(path: str) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+
+
 def _post(sock: socket.socket, target: str, host: str, size: int, piece: bytes) -> float:
     t0 = time.perf_counter()
     sock.sendall(
@@ -78,6 +86,33 @@ def _post(sock: socket.socket, target: str, host: str, size: int, piece: bytes) 
     assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"ok"), reply[:200]
     sock.close()
     return elapsed
+
+
+def _bare_relay(path: str, port: int) -> None:
+    """The least any relay must do: a unix socket in, TCP out, recv_into and sendall, nothing parsed or scanned.
+    Its ratio is the ceiling of a relay written in Python on this machine."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen()
+    while True:
+        try:
+            client, _ = server.accept()
+        except OSError:
+            return
+        upstream = socket.create_connection(("127.0.0.1", port))
+
+        def down(c: socket.socket = client, u: socket.socket = upstream) -> None:
+            while data := u.recv(65536):
+                c.sendall(data)
+            c.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=down, daemon=True).start()
+        buf = bytearray(PIECE)
+        view = memoryview(buf)
+        while n := client.recv_into(buf):
+            upstream.sendall(view[:n])
+        upstream.close()
+        client.close()
 
 
 def main() -> None:
@@ -115,9 +150,14 @@ def main() -> None:
             ),
             "proxy, canary scan (real)": proxy(lambda data: {c.name for c in canaries.found_in(data)}, "scan"),
             "proxy, no scan (parse only)": proxy(None, "bare"),
+            "bare relay (no parse, no scan)": lambda piece: _post(_unix(str(tmp / "relay.sock")), "/upload", host,
+                                                                 size, piece),
         }
+        threading.Thread(target=_bare_relay, args=(str(tmp / "relay.sock"), port), daemon=True).start()
+        while not (tmp / "relay.sock").exists():
+            time.sleep(0.01)
         mb = size / 1e6
-        print(f"body {mb:.0f} MB, best of {rounds} rounds, the three ways in turns each round")
+        print(f"body {mb:.0f} MB, best of {rounds} rounds, the ways in turns each round")
         for body, piece in (("one repeated byte", b"\x5a" * PIECE), ("random bytes", os.urandom(PIECE))):
             best = dict.fromkeys(ways, float("inf"))
             for _ in range(rounds):
@@ -127,7 +167,7 @@ def main() -> None:
             print(f"-- {body}")
             for name, took in best.items():
                 ratio = "" if took is direct else f"  ratio {direct / took:.2f}x"
-                print(f"{name + ':':29s}{took:6.2f} s  {mb / took:7.1f} MB/s{ratio}")
+                print(f"{name + ':':32s}{took:6.2f} s  {mb / took:7.1f} MB/s{ratio}")
             met = direct / best["proxy, canary scan (real)"] >= 0.5
             print(f"target: proxy with scan >= 0.5x direct: {'met' if met else 'NOT met'}")
         listener.close()
