@@ -61,37 +61,45 @@ class Registry:
         url = self.url(ecosystem, name)
         if url is None:
             return None
+        if ecosystem == "go":
+            return self._go(name, url)
+        doc = self._document(url, "registry", name)
+        if isinstance(doc, Info):
+            return doc
+        return _pypi(doc) if ecosystem == "pypi" else _npm(doc)
+
+    def _document(self, url: str, who: str, name: str) -> dict[str, Any] | Info:
+        """The JSON object at url, or the Info that says why there is none (404 or 410 Gone: no such package)."""
         status, body = self._cached_get(url)
-        if status in (404, 410):  # a Go proxy answers 410 Gone for a module it cannot find
+        if status in (404, 410):
             return Info(exists=False)
-        if ecosystem == "go" and status == 200 and body is not None:
-            return self._go(name, body)
         if status != 200 or body is None:
-            return Info(exists=True, error=f"registry answered {status or 'nothing'} for {url}")
+            return Info(exists=True, error=f"{who} answered {status or 'nothing'} for {url}")
         try:
             doc = json.loads(body)
         except (json.JSONDecodeError, RecursionError, UnicodeDecodeError):
-            return Info(exists=True, error=f"registry answer for {name} is not JSON")
+            return Info(exists=True, error=f"{who} answer for {name} is not JSON")
         if not isinstance(doc, dict):
-            return Info(exists=True, error=f"registry answer for {name} is not a JSON object")
-        return _pypi(doc) if ecosystem == "pypi" else _npm(doc)
+            return Info(exists=True, error=f"{who} answer for {name} is not a JSON object")
+        return doc
 
-    def _go(self, module: str, listing: bytes) -> Info:
+    def _go(self, module: str, list_url: str) -> Info:
         """The lowest listed version's publication time (the proxy keeps no "created"); with no tagged version,
         the time of @latest (a pseudo-version)."""
+        status, listing = self._cached_get(list_url)
+        if status in (404, 410):  # a Go proxy answers 410 Gone for a module it cannot find
+            return Info(exists=False)
+        if status != 200 or listing is None:
+            return Info(exists=True, error=f"Go module proxy answered {status or 'nothing'} for {list_url}")
         versions = [v for v in listing.decode("utf-8", "replace").split() if _SEMVER.fullmatch(v)]
         base = f"{self.urls['go']}/{go_escape(module)}"
         url = f"{base}/@v/{go_escape(min(versions, key=_semver_key))}.info" if versions else f"{base}/@latest"
-        status, body = self._cached_get(url)
-        if status in (404, 410) and not versions:
-            return Info(exists=False)  # listed nothing and has no latest: nothing was ever published
-        if status != 200 or body is None:
-            return Info(exists=True, error=f"Go module proxy answered {status or 'nothing'} for {url}")
-        try:
-            doc = json.loads(body)
-        except (json.JSONDecodeError, RecursionError, UnicodeDecodeError):
-            return Info(exists=True, error=f"Go module proxy answer for {module} is not JSON")
-        return Info(exists=True, first_release=_when(doc.get("Time")) if isinstance(doc, dict) else None)
+        doc = self._document(url, "Go module proxy", module)
+        if isinstance(doc, Info):
+            if doc.exists or not versions:
+                return doc  # listed nothing and has no latest: nothing was ever published
+            return Info(exists=True, error=f"Go module proxy lists {module} but has no {url}")
+        return Info(exists=True, first_release=_when(doc.get("Time")))
 
     def _cached_get(self, url: str) -> tuple[int, bytes | None]:
         key = hashlib.sha256(url.encode()).hexdigest()
