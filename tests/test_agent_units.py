@@ -231,9 +231,26 @@ def test_lexed_tokens_tell_names_strings_and_comments_apart() -> None:
     lines = ['const p\u0430yload = "QmFzZTY0" + f(\'two\');', '// "in a comment"', "x" * 10_001]
     assert list(lexed.tokens("a.js", lines, {1, 2, 3})) == [
         (1, "name", "p\u0430yload"), (1, "string", "QmFzZTY0"), (1, "name", "f"), (1, "string", "two"),
-    ]  # the comment's quotes are no literal; the overlong line is not lexed at all
+        (3, "string", "x" * 10_001),
+    ]  # the comment's quotes are no literal; the overlong line is read by the regexes, not lexed
     assert lexed.lexable("web/x.tsx") and lexed.lexable("svc/main.go")
     assert not lexed.lexable("README.md") and not lexed.lexable("a.py")  # Python has its own AST
+
+
+def test_a_payload_cannot_hide_in_a_long_line_or_a_big_file(tmp_path: Path) -> None:
+    """Past the lexer's limits the checks still run, through the regexes: on an overlong line, and on every
+    line after the file's lexing budget."""
+    blob = "QmFzZTY0IGVuY29kZWQgcGF5bG9hZCB3aXRoIGxvdHMgb2YgZW50cm9weSAxMjM0NTY3ODkwYWJjZGVm"
+    filler = "let a = 1;  // " + "y" * 900 + "\n"
+    head = (
+        f'const k = "{blob}"; /* ' + "z" * 10_000 + " */\n"  # 1: an overlong line
+        + filler * 300  # 2-301: a quarter megabyte of ordinary lines uses the lexing budget up
+        + f'const s\u0435cret = "{blob}";\n'  # 302: past the budget
+    )
+    v = _view(tmp_path, {}, {"web/big.js": head}, ChangedFile("web/big.js", FileStatus.ADDED))
+    got = sorted((f.rule_id, f.start_line) for f in obfuscation.check(v) + hidden_text.check(v))
+    assert ("agent.high-entropy-string", 1) in got and ("agent.high-entropy-string", 302) in got, got
+    assert ("agent.confusable-identifier", 302) in got, got
 
 
 @settings(max_examples=200, deadline=None)
