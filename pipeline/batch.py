@@ -192,7 +192,7 @@ def run_plans(
                     results[m.plan][m.job] = share = _split(union, slots, m)
                     job = plans[m.plan].jobs[m.job]
                     if isinstance(job.scanner, CachedScanner):
-                        job.scanner.remember(job.ctx, tuple(m.files), share)
+                        job.scanner.remember(job.ctx, share, m.files)
                 else:
                     solo.append((m.plan, m.job))
 

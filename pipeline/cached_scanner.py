@@ -55,13 +55,15 @@ class CachedScanner:
             return None
         return self._all_hits(targets, hits, version)
 
-    def remember(self, ctx: ScanContext, targets: tuple[str, ...], result: ScanResult) -> None:
+    def remember(self, ctx: ScanContext, result: ScanResult, read: dict[str, str]) -> None:
         """Stores a result this scanner's tool produced elsewhere (a batch's union run, split back to one
-        branch), under the branch's own paths, with the same checks as after a run of its own."""
+        branch), under the branch's own paths, with the same checks as after a run of its own. read: path ->
+        SHA-256 of the bytes the tool was given (hashed before they were copied for it)."""
         ident = self.inner.cache_identity(ctx)
         if ident is None or result.status is not ToolStatus.OK:
             return
-        blobs = {rel: blob_digest(ctx.workspace, rel) for rel in targets}
+        targets = tuple(read)
+        blobs: dict[str, str | None] = dict(read)
         self._store(ident, result, targets, blobs, ctx.workspace, SourceLines(ctx.workspace))
 
     def _hits(
