@@ -259,4 +259,5 @@ def test_a_payload_cannot_hide_in_a_long_line_or_a_big_file(tmp_path: Path) -> N
 def test_lexed_tokens_never_raise(suffix: str, lines: list[str]) -> None:
     lines = [ln.replace("\n", " ") for ln in lines]
     for n, kind, text in lexed.tokens(f"f{suffix}", lines, set(range(1, len(lines) + 1))):
-        assert kind in ("name", "string") and 1 <= n <= len(lines) and text in lines[n - 1] + '"'
+        # pygments reads a lone "\r" as a line end, as it reads "\n": the token holds "\n" there
+        assert kind in ("name", "string") and 1 <= n <= len(lines) and text in (lines[n - 1] + '"').replace("\r", "\n")
