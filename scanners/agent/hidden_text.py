@@ -111,12 +111,10 @@ def _identifiers(path: str, names: Iterable[tuple[int, str]]) -> list[Finding]:
 def check(view: ChangeView) -> list[Finding]:
     out: list[Finding] = []
     for f in view.live():
-        text = view.head_text(f.path)
-        if text is None:
+        got = view.added_text(f)
+        if got is None:
             continue
-        added = view.added(f, len(text.lines))
-        if not added:
-            continue
+        text, added = got
         for n in sorted(added):
             if n > len(text.lines):
                 break

@@ -236,12 +236,10 @@ def check(view: ChangeView) -> list[Finding]:
     for f in view.live():
         if view.has_base:
             out += _binary(view, f) + _exec_bit(view, f)
-        text = view.head_text(f.path)
-        if text is None:
+        got = view.added_text(f)
+        if got is None:
             continue
-        added = view.added(f, len(text.lines))
-        if not added:
-            continue
+        text, added = got
         if f.path.endswith(".py"):
             try:
                 tree = ast.parse(text.text)

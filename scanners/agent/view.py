@@ -128,6 +128,14 @@ class ChangeView:
             return set(range(1, n_lines + 1))
         return {n for a, b in f.added_lines for n in range(a, b + 1)}
 
+    def added_text(self, f: ChangedFile) -> tuple[Text, set[int]] | None:
+        """f's head text and the line numbers the change added; None when it is not text or adds no line."""
+        text = self.head_text(f.path)
+        if text is None:
+            return None
+        added = self.added(f, len(text.lines))
+        return (text, added) if added else None
+
 
 def finding(
     rule_id: str,
