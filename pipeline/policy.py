@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -335,12 +335,8 @@ def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: boo
     if "cache_dir" in image_fields:
         image_fields["cache_dir"] = _path("image.cache_dir", image_fields["cache_dir"], base_dir, False)
     runtime_fields = _fields("runtime.", _table("runtime", data.get("runtime", {})), _RUNTIME_KEYS)
-    host_keys = [k for k in _HOST_RUNTIME_KEYS if k in runtime_fields]
-    if not trusted and host_keys:
-        raise _Bad(
-            f"runtime.{host_keys[0]} decides what the host exposes to the sandbox and is not taken from the scanned "
-            "repository's own policy; pass it with --config"
-        )
+    if not trusted:
+        _refuse_host_keys("runtime", runtime_fields, _HOST_RUNTIME_KEYS, "what the host exposes to the sandbox")
     for k in ("read_paths",):
         if k in runtime_fields:
             runtime_fields[k] = tuple(_path(f"runtime.{k}", p, base_dir, False) for p in runtime_fields[k])
@@ -350,12 +346,8 @@ def _parse(data: Mapping[str, Any], *, source: str, base_dir: Path, confine: boo
         if k in runtime_fields:
             runtime_fields[k] = _path(f"runtime.{k}", runtime_fields[k], base_dir, False)
     agent_fields = _fields("agent.", _table("agent", data.get("agent", {})), _AGENT_KEYS)
-    agent_host = [k for k in _TRUSTED_AGENT_KEYS if k in agent_fields]
-    if not trusted and agent_host:
-        raise _Bad(
-            f"agent.{agent_host[0]} decides where the host connects or writes and is not taken from the scanned "
-            "repository's own policy; pass it with --config"
-        )
+    if not trusted:
+        _refuse_host_keys("agent", agent_fields, _TRUSTED_AGENT_KEYS, "where the host connects or writes")
     for k in ("pypi_url", "npm_url", "go_url"):
         if k in agent_fields and not agent_fields[k].startswith(("https://", "http://")):
             raise _Bad(f"agent.{k} must be an http(s) URL (got {agent_fields[k]!r})")
@@ -389,6 +381,17 @@ def _decode_toml(raw: bytes, source: str) -> dict[str, Any]:
         return tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{source} is not valid TOML: {exc}") from None
+
+
+def _refuse_host_keys(section: str, fields: dict[str, Any], keys: Sequence[str], what: str) -> None:
+    """Settings that decide what the host does come only from trusted config (--config), never from the scanned
+    repository's own policy."""
+    hit = [k for k in keys if k in fields]
+    if hit:
+        raise _Bad(
+            f"{section}.{hit[0]} decides {what} and is not taken from the scanned repository's own policy; "
+            "pass it with --config"
+        )
 
 
 def load_config_file(path: Path) -> Policy:
