@@ -156,3 +156,24 @@ def test_the_shipped_list_comes_from_download_rankings_and_keeps_popular_names_a
     assert lookalike.resembles("pypi", "croniter") is None and lookalike.resembles("pypi", "toolz") is None
     assert lookalike.resembles("npm", "crossenv") == "cross-env"
     assert lookalike.resembles("pypi", "colourama") == "colorama"
+
+
+def test_a_huge_dependency_name_makes_no_deletion_variants(monkeypatch: Any) -> None:
+    """A manifest may name a dependency with thousands of characters; its deletion variants (quadratic in
+    number, each as long as the name) would exhaust memory. Only a name short enough to be within reach of an
+    indexed one is expanded; longer ones are compared with the few long popular names by length first."""
+    seen: list[int] = []
+    real = lookalike._deletions
+
+    def spy(s: str, k: int) -> set[str]:
+        seen.append(len(s))
+        assert len(s) <= lookalike.INDEXED_LEN + lookalike.MAX_LIMIT, f"{len(s)}-character name expanded"
+        return real(s, k)
+
+    monkeypatch.setattr(lookalike, "_deletions", spy)
+    lookalike._index("npm")  # built before the spy counts: the index's own names are short
+    seen.clear()
+    assert lookalike.within("npm", "a" * 5000, 2, indexed=True) == set()
+    assert lookalike.within("pypi", "requests-" + "x" * 3000, 2, indexed=True) == set()
+    assert lookalike.within("npm", "lodahs", 1, indexed=True) == {"lodash"}
+    assert seen  # the short name still went through the index

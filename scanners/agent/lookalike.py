@@ -93,7 +93,9 @@ def _candidates(
     if not (indexed if indexed is not None else _LOOKUPS[ecosystem] > BRUTE_LOOKUPS):
         return {e for e in _targets(ecosystem) if abs(len(e[0]) - len(sk)) <= limit}
     index, long = _index(ecosystem)
-    found = {e for v in _deletions(sk, limit) for e in index.get(v, ())}
+    found: set[tuple[str, int, str]] = set()
+    if len(sk) <= INDEXED_LEN + limit:  # only then can an indexed name be within limit (and a hostile 5,000-
+        found = {e for v in _deletions(sk, limit) for e in index.get(v, ())}  # char name makes no 12M variants)
     if len(sk) + limit > INDEXED_LEN:
         found.update(e for e in long if abs(len(e[0]) - len(sk)) <= limit)
     return found
